@@ -1,0 +1,120 @@
+"""One mapped lag task: collect a topic's lag on its MirrorMaker host and index it.
+
+Order matters for "nothing collected is lost or silently dropped":
+1. collect (bounded SSH run + parse) — a failure becomes an error status document;
+2. index the partition documents and the topic summary;
+3. index the status document (ok, or the error kind), then re-raise any failure so the
+   Airflow task state agrees with the status document.
+If the store itself is down, no status document can be written: the task fails with the
+store error and reports nothing as indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from kafka_monitor.collect import CollectionError, collect_topic
+from kafka_monitor.config import MirrorMaker, StoreSettings
+from kafka_monitor.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
+from kafka_monitor.errors import KafkaMonitorError
+from kafka_monitor.sinks import BulkIndexError, SearchSink
+
+log = logging.getLogger(__name__)
+
+# Failures a retry inside the same minute cannot fix: fail at once (the next minute tries again).
+NOT_RETRYABLE = frozenset({
+    "host_key_mismatch", "host_key_unknown", "insecure_connection", "ssh_auth_failed",
+    "group_not_found", "not_consumer_group", "topic_not_in_group", "jvm_startup", "index_rejected",
+})
+
+
+class LagCollectionFailed(KafkaMonitorError):
+    """The topic's lag could not be collected or indexed; ``kind`` says why."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind not in NOT_RETRYABLE
+
+
+@dataclass
+class LagOutcome:
+    mirrormaker: str
+    group: str
+    topic: str
+    group_state: str | None
+    partitions: int
+    total_lag: int | None
+    max_lag: int | None
+    indexed: int
+    duration_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def collect_and_index_topic(
+    mm: MirrorMaker,
+    topic: str,
+    sink: SearchSink,
+    store: StoreSettings,
+    *,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+) -> LagOutcome:
+    started = time.monotonic()
+    subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
+    sink.ensure_templates()
+
+    def status(state: str, rows: int, group_state: str | None, kind: str | None = None,
+               message: str | None = None):
+        return status_document(
+            index_prefix=store.status_index, minute=minute, source="lag", subject=subject, status=state,
+            duration_ms=(time.monotonic() - started) * 1000, row_count=rows, error_kind=kind,
+            error_message=message, collected_at=datetime.now(timezone.utc), run_id=run_id,
+            try_number=try_number, extra={"group_state": group_state},
+        )
+
+    try:
+        collection = collect_topic(mm, topic)
+    except CollectionError as exc:
+        message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
+        output = getattr(exc, "output", None)
+        if output is not None:
+            log.error("remote stdout:\n%s\nremote stderr:\n%s", output.stdout[-4000:], output.stderr[-4000:])
+        sink.index([status(STATUS_ERROR, 0, None, exc.kind, str(exc))])
+        raise LagCollectionFailed(message, exc.kind) from exc
+
+    docs = lag_documents(
+        index_prefix=store.lag_index, minute=minute, mirrormaker=mm.name, group=mm.group, topic=topic,
+        rows=collection.rows, group_state=collection.group_state, collected_at=datetime.now(timezone.utc),
+        run_id=run_id,
+    )
+    summary = docs[-1].source
+    try:
+        report = sink.index(docs)
+    except BulkIndexError as exc:
+        rep = exc.report
+        message = (f"{mm.name}: {rep.failed} of {len(docs)} lag documents for topic {topic!r} were rejected "
+                   f"by the store; first reasons: {'; '.join(rep.first_errors)}")
+        sink.index([status(STATUS_ERROR, rep.indexed, collection.group_state, "index_rejected", message)])
+        raise LagCollectionFailed(message, "index_rejected") from exc
+
+    sink.index([status(STATUS_OK, len(collection.rows), collection.group_state)])
+    outcome = LagOutcome(
+        mirrormaker=mm.name, group=mm.group, topic=topic, group_state=collection.group_state,
+        partitions=summary["partition_count"], total_lag=summary["total_lag"], max_lag=summary["max_lag"],
+        indexed=report.indexed, duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    log.info("%s/%s: %d partitions, total lag %s, max lag %s, group %s; %d documents indexed",
+             mm.name, topic, outcome.partitions, outcome.total_lag, outcome.max_lag,
+             outcome.group_state, outcome.indexed)
+    return outcome

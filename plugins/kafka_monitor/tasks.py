@@ -1,0 +1,148 @@
+"""What each task of the ``kafka_monitor`` DAGs does, kept out of the DAG files.
+
+The DAG files only wire these together. Each function takes plain JSON-able values (what
+XCom carries) and the run's scheduled minute, so it can be called directly in tests.
+
+A failure that a retry within the same minute cannot fix (a host key mismatch, a missing
+group, a rejected document, a bad configuration) raises ``AirflowFailException`` so the task
+fails at once without retrying; the next minute's run tries again anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from kafka_monitor.config import (
+    JmxSettings,
+    JmxTarget,
+    MirrorMaker,
+    MonitorConfig,
+    StoreSettings,
+    load_config,
+    resolve_config_path,
+)
+from kafka_monitor.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str, retryable: bool) -> Exception:
+    if retryable:
+        return RuntimeError(message)
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+def scheduled_minute(context: dict[str, Any]) -> datetime:
+    """The minute a run stands for: its logical date, or (manual runs have none) its run_after."""
+    from kafka_monitor.documents import minute_of
+
+    stamp = context.get("logical_date") or context["dag_run"].run_after
+    return minute_of(stamp)
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def load_checked(config_path: str | None = None) -> MonitorConfig:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise _fail(str(exc), retryable=False) from None
+
+
+def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
+    """One kwargs dict per mapped lag task: the (host, topic) and the store settings."""
+    config = load_checked(config_path)
+    store = config.store.model_dump(mode="json")
+    targets = config.lag_targets()
+    log.info("configuration %s: %d topics on %d MirrorMaker hosts", resolve_config_path(config_path),
+             len(targets), len(config.mirrormakers))
+    return [{"target": target, "store": store} for target in targets]
+
+
+def plan_jmx(config_path: str | None = None) -> list[dict[str, Any]]:
+    """One kwargs dict per mapped JMX task."""
+    config = load_checked(config_path)
+    store = config.store.model_dump(mode="json")
+    jmx = config.jmx.model_dump(mode="json", exclude={"targets"})
+    return [{"target": t.model_dump(mode="json"), "jmx": jmx, "store": store} for t in config.jmx.targets]
+
+
+def lag_label(target: dict[str, Any]) -> str:
+    return f"{target['mirrormaker']['name']}/{target['topic']}"
+
+
+# --------------------------------------------------------------------------- lag
+
+
+def collect_lag(target: dict[str, Any], store: dict[str, Any], *, minute: datetime,
+                run_id: str | None = None, try_number: int | None = None) -> dict[str, Any]:
+    from kafka_monitor.lag import LagCollectionFailed, collect_and_index_topic
+    from kafka_monitor.sinks import SearchSink
+
+    settings = StoreSettings.model_validate(store)
+    mm = MirrorMaker.model_validate(target["mirrormaker"])
+    sink = SearchSink.from_settings(settings)
+    try:
+        outcome = collect_and_index_topic(mm, target["topic"], sink, settings, minute=minute,
+                                          run_id=run_id, try_number=try_number)
+    except LagCollectionFailed as exc:
+        raise _fail(str(exc), exc.retryable) from exc
+    return outcome.as_dict()
+
+
+# --------------------------------------------------------------------------- jmx
+
+
+def snapshot_jmx(target: dict[str, Any], jmx: dict[str, Any], store: dict[str, Any], *,
+                 minute: datetime, run_id: str | None = None) -> dict[str, Any]:
+    from kafka_monitor import jmx as jmx_module
+    from kafka_monitor.sinks import SearchSink
+
+    settings = StoreSettings.model_validate(store)
+    sink = SearchSink.from_settings(settings)
+    sink.ensure_templates()
+    try:
+        return jmx_module.collect_and_index(
+            JmxTarget.model_validate(target), JmxSettings.model_validate({**jmx, "targets": []}), sink,
+            status_index_prefix=settings.status_index, jmx_index_prefix=settings.jmx_index,
+            minute=minute, run_id=run_id,
+        )
+    except jmx_module.JmxError as exc:
+        raise _fail(f"JMX target {target['name']!r}: {exc}", retryable=exc.kind in ("timeout", "target_unreachable")) from exc
+
+
+# --------------------------------------------------------------------------- cloudwatch
+
+
+def sync_dashboard(config_path: str | None = None, *, now: datetime) -> dict[str, Any]:
+    from kafka_monitor import cloudwatch
+
+    monitor = load_checked(config_path)
+    if monitor.cloudwatch is None or not monitor.cloudwatch.enabled:
+        return {"action": "disabled"}
+    try:
+        result = cloudwatch.sync_dashboard(monitor, state=cloudwatch.VariableSyncState(), now=now)
+    except cloudwatch.CloudWatchError as exc:
+        raise _fail(str(exc), retryable=True) from exc
+    except cloudwatch.DashboardValidationError as exc:
+        raise _fail(str(exc), retryable=False) from exc
+    return result.as_dict()
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def enforce_retention(config_path: str | None = None, *, now: datetime) -> list[str]:
+    from kafka_monitor.sinks import SearchSink
+
+    config = load_checked(config_path)
+    sink = SearchSink.from_settings(config.store)
+    sink.ensure_templates()
+    deleted = sink.delete_expired(now)
+    log.info("retention %d days: deleted %d indices %s", config.store.retention_days, len(deleted), deleted)
+    return deleted

@@ -1,0 +1,103 @@
+"""``make demo``: one full run of the kafka_monitor DAG against the sandbox, then a lag table.
+
+1. starts the sandbox (tansu broker, stand-in MirrorMaker host behind sshd, osmem search store,
+   a JMX JVM, moto for CloudWatch, a migrated Airflow home) and mirrors the seed's five
+   topics with consumer group ``oasis-group`` lagging;
+2. runs ``airflow dags test kafka_monitor <this minute>``;
+3. reads the per-topic summaries back from the store and prints them beside the broker's own
+   truth (log-end offset minus committed offset, read through the Kafka admin client);
+4. stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+
+from sandbox.stack import MIRRORMAKER_NAME, Sandbox
+
+
+def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
+    """Lines of the per-topic table and whether every partition equals the broker's truth."""
+    assert sandbox.store is not None and sandbox.mirrormaker is not None
+    client = sandbox.store.opensearch_client()
+    stamp = minute.strftime("%Y-%m-%dT%H:%M:00Z")
+    lines = [f"{'topic':<28} {'partitions':>10} {'total lag':>10} {'max lag':>8} {'no offset':>9}  "
+             f"{'group state':<12} {'status':<7} broker agrees"]
+    all_match = True
+    for topic in sandbox.topics:
+        summary = _one(client, "kafka-lag-*", {"doc_type": "topic_summary", "topic": topic, "@timestamp": stamp})
+        status = _one(client, "kafka-monitor-status-*", {"source": "lag", "topic": topic, "@timestamp": stamp})
+        partitions = _all(client, "kafka-lag-*", {"doc_type": "partition", "topic": topic, "@timestamp": stamp})
+        truth = sandbox.mirrormaker.truth(topic)
+        indexed = {d["partition"]: d["lag"] for d in partitions}
+        match = indexed == truth
+        all_match &= match
+        if summary is None:
+            lines.append(f"{topic:<28} {'-':>10} {'-':>10} {'-':>8} {'-':>9}  {'-':<12} "
+                         f"{(status or {}).get('status', 'missing'):<7} no ({(status or {}).get('error_message')})")
+            continue
+        lines.append(
+            f"{topic:<28} {summary['partition_count']:>10} {summary['total_lag']:>10} {summary['max_lag']:>8} "
+            f"{summary['partitions_without_offset']:>9}  {summary['group_state'] or '-':<12} "
+            f"{(status or {}).get('status', 'missing'):<7} {'yes' if match else 'NO'}"
+        )
+    return lines, all_match
+
+
+def _query(filters: dict) -> dict:
+    return {"query": {"bool": {"filter": [{"term": {k: v}} for k, v in filters.items()]}}}
+
+
+def _all(client, index: str, filters: dict) -> list[dict]:
+    body = {**_query(filters), "size": 1000}
+    return [hit["_source"] for hit in client.search(index=index, body=body)["hits"]["hits"]]
+
+
+def _one(client, index: str, filters: dict) -> dict | None:
+    hits = _all(client, index, filters)
+    return hits[0] if hits else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep-logs", action="store_true", help="print the whole `airflow dags test` log")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    print("kafka-monitor demo: starting the sandbox (tansu, sshd, osmem, JVM, moto, Airflow home)…", flush=True)
+    with Sandbox() as sandbox:
+        assert sandbox.airflow is not None
+        print(f"  sandbox up in {time.monotonic() - started:.1f} s; config {sandbox.config_path}")
+        print(f"  MirrorMaker host {MIRRORMAKER_NAME}: ssh 127.0.0.1:{sandbox.ssh.port}, "
+              f"{len(sandbox.topics)} topics x 18 partitions, group oasis-group lagging", flush=True)
+        minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        print(f"running: airflow dags test kafka_monitor {minute.isoformat()}", flush=True)
+        t0 = time.monotonic()
+        proc = sandbox.airflow.dags_test("kafka_monitor", minute.isoformat(), extra_env=sandbox.environment())
+        run_s = time.monotonic() - t0
+        log_path = sandbox.workdir / "dags-test.log"
+        output = proc.stdout + proc.stderr
+        if args.keep_logs or proc.returncode != 0:
+            print(output[-20000:])
+        print(f"  DAG run {'succeeded' if proc.returncode == 0 else 'FAILED'} in {run_s:.1f} s "
+              f"(exit {proc.returncode})")
+        lines, all_match = lag_table(sandbox, minute)
+        print("\nMirrorMaker lag read back from the store (minute " + minute.strftime("%H:%M") + " UTC):")
+        print("\n".join("  " + line for line in lines))
+        client = sandbox.store.opensearch_client()
+        jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
+        print(f"\n  JMX documents indexed: {jmx_docs}")
+        if sandbox.aws is not None:
+            names = [d["DashboardName"] for d in sandbox.aws.cloudwatch_client().list_dashboards()["DashboardEntries"]]
+            print(f"  CloudWatch dashboards (moto): {names}")
+        print(f"\n  every partition's indexed lag equals the broker's truth: {'yes' if all_match else 'NO'}")
+        log_path.write_text(output)
+    print(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped.")
+    return 0 if proc.returncode == 0 and all_match else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
