@@ -16,7 +16,10 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from sandbox.airflow_home import REPO
 from sandbox.stack import MIRRORMAKER_NAME, Sandbox
+
+LOG_DIR = REPO / ".sandbox"  # ignored by git
 
 
 def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         proc = sandbox.airflow.dags_test("kafka_monitor", minute.isoformat(), extra_env=sandbox.environment())
         run_s = time.monotonic() - t0
-        log_path = sandbox.workdir / "dags-test.log"
+        log_path = LOG_DIR / "demo-dags-test.log"
         output = proc.stdout + proc.stderr
         if args.keep_logs or proc.returncode != 0:
             print(output[-20000:])
@@ -94,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             names = [d["DashboardName"] for d in sandbox.aws.cloudwatch_client().list_dashboards()["DashboardEntries"]]
             print(f"  CloudWatch dashboards (moto): {names}")
         print(f"\n  every partition's indexed lag equals the broker's truth: {'yes' if all_match else 'NO'}")
+        LOG_DIR.mkdir(exist_ok=True)
         log_path.write_text(output)
+        print(f"  the full `airflow dags test` log: {log_path}")
     print(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped.")
     return 0 if proc.returncode == 0 and all_match else 1
 

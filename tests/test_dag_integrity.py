@@ -80,3 +80,14 @@ def test_the_lag_and_jmx_tasks_are_mapped_and_labelled(dagbag):
         task = dag.get_task(task_id)
         assert task.is_mapped, f"{task_id} is not dynamically mapped"
         assert task.partial_kwargs.get("map_index_template") or getattr(task, "map_index_template", None)
+
+
+def test_the_package_is_not_loaded_as_airflow_plugin_files():
+    # Airflow execs each plugins/ file as a top-level module named after the file
+    # (sys.modules["config"], sys.modules["__main__"], …); plugins/.airflowignore prevents it.
+    from airflow._shared.module_loading import find_path_from_directory
+
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    scanned = [p for p in find_path_from_directory(str(plugins), ".airflowignore", "glob") if p.endswith(".py")]
+    assert scanned == []
+    assert (plugins / "kafka_monitor" / "__main__.py").exists()  # the package is still there to import

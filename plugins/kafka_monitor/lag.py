@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 # Failures a retry inside the same minute cannot fix: fail at once (the next minute tries again).
 NOT_RETRYABLE = frozenset({
     "host_key_mismatch", "host_key_unknown", "insecure_connection", "ssh_auth_failed",
-    "group_not_found", "not_consumer_group", "topic_not_in_group", "jvm_startup", "index_rejected",
+    "ssh_connection_invalid", "invalid_command_value", "unparseable_output",
+    "group_not_found", "group_without_offsets", "not_consumer_group", "topic_not_in_group",
+    "jvm_startup", "index_rejected",
 })
 
 
