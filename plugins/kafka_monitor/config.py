@@ -197,10 +197,18 @@ class StoreSettings(StrictModel):
     jmx_index: IndexPrefix = "kafka-jmx"
     retention_days: int = Field(14, ge=1, le=3650)
     chunk_size: int = Field(500, ge=1, le=10_000)  # documents per bulk request
-    max_retries: int = Field(4, ge=0, le=10)  # for 429/5xx, per request and per rejected item
+    # Worst case per chunk is (max_retries + 1) x request_timeout_s plus backoff: with these
+    # defaults about 24 s, which fits a per-minute task beside its collection.
+    max_retries: int = Field(3, ge=0, le=10)  # for 429/5xx, per request and per rejected item
     initial_backoff_s: float = Field(0.5, gt=0, le=30)
-    max_backoff_s: float = Field(8.0, gt=0, le=120)
-    request_timeout_s: float = Field(10.0, gt=0, le=120)
+    max_backoff_s: float = Field(4.0, gt=0, le=120)
+    request_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _distinct_prefixes(self) -> "StoreSettings":
+        if len({self.lag_index, self.status_index, self.jmx_index}) < 3:
+            raise ValueError("lag_index, status_index and jmx_index must differ")
+        return self
 
 
 class JmxTarget(StrictModel):
