@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kafka_monitor.config import StoreSettings
+from kafka_monitor.config import StoreSettings, parse_config
 from kafka_monitor.documents import Doc, lag_documents, status_document
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.sinks import (
@@ -399,8 +399,14 @@ def test_a_broken_template_file_names_the_file(tmp_path, monkeypatch):
 
 
 def test_the_three_prefixes_must_differ(store):
+    # Refused when the configuration is loaded, naming the field…
+    with pytest.raises(ConfigError, match=r"store: .*lag_index, status_index and jmx_index must differ"):
+        parse_config({"store": {"kind": "opensearch", "conn_id": "s", "jmx_index": "kafka-lag"},
+                      "mirrormakers": []}, "test")
+    # …and by the sink too, for settings built without validation.
+    settings = StoreSettings.model_construct(**{**store_settings("opensearch").model_dump(), "jmx_index": "kafka-lag"})
     with pytest.raises(ConfigError, match="must differ"):
-        SearchSink(store.opensearch_client(), store_settings("opensearch", jmx_index="kafka-lag"))
+        SearchSink(store.opensearch_client(), settings)
 
 
 # --------------------------------------------------------------------------- retention
