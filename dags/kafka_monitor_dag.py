@@ -63,12 +63,12 @@ def kafka_monitor():
         return tasks.plan_jmx()
 
     @task(map_index_template="{{ label }}", max_active_tis_per_dagrun=16)
-    def collect_lag(target: dict, store: dict) -> dict:
+    def collect_lag(target: dict, store: dict, cloudwatch: dict | None) -> dict:
         from kafka_monitor import tasks
 
         context = get_current_context()
         context["label"] = tasks.lag_label(target)
-        return tasks.collect_lag(target, store, minute=tasks.scheduled_minute(context),
+        return tasks.collect_lag(target, store, cloudwatch, minute=tasks.scheduled_minute(context),
                                  run_id=context["run_id"], try_number=context["ti"].try_number)
 
     @task(map_index_template="{{ label }}", max_active_tis_per_dagrun=8)

@@ -127,13 +127,26 @@ def check_conn_id(value: str) -> str:
     return value
 
 
+def check_http_url(value: str) -> str:
+    if not re.fullmatch(r"https?://\S+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def check_custom_namespace(value: str) -> str:
+    if not re.fullmatch(r"[\x21-\x7e]{1,255}", value) or value.startswith(("AWS/", ":")):
+        raise ValueError(f"{value!r} is not a usable custom metric namespace "
+                         "(1-255 printable ASCII characters, not starting with 'AWS/' or ':')")
+    return value
+
+
 Topic = Annotated[str, AfterValidator(check_topic)]
 Name = Annotated[str, AfterValidator(check_name)]
 HostPort = Annotated[str, AfterValidator(check_host_port)]
 AbsolutePath = Annotated[str, AfterValidator(check_absolute_path)]
 GroupId = Annotated[str, AfterValidator(check_group)]
 ConnId = Annotated[str, AfterValidator(check_conn_id)]
-IndexPrefix = Annotated[str, Field(pattern=INDEX_PREFIX_PATTERN.pattern)]
+IndexPrefix = Annotated[str, Field(pattern=f"^{INDEX_PREFIX_PATTERN.pattern}$")]
 Component = Literal[
     "kafka_broker", "zookeeper", "mirrormaker", "mirrormaker2", "logstash", "spark_driver", "spark_executor", "jvm"
 ]
@@ -255,11 +268,11 @@ class CloudWatchSettings(StrictModel):
 
     enabled: bool = True
     aws_conn_id: ConnId = "aws_default"
-    region: Annotated[str, Field(pattern=r"[a-z]{2}(-[a-z]+)+-\d")]
-    dashboard_name: Annotated[str, Field(pattern=r"[A-Za-z0-9_-]{1,255}")] = "kafka-monitor-all-in-one"
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    dashboard_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")] = "kafka-monitor-all-in-one"
     msk_cluster_name: Annotated[str, Field(min_length=1, max_length=64)]
     broker_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
-    mirrormaker_instance_ids: Annotated[list[Annotated[str, Field(pattern=r"i-[0-9a-f]{8,17}")]], Field(min_length=1)]
+    mirrormaker_instance_ids: Annotated[list[Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$")]], Field(min_length=1)]
     # Defaults: every mirrored topic, and the first MirrorMaker's group.
     topics: list[Topic] | None = None
     consumer_group: GroupId | None = None
@@ -267,9 +280,9 @@ class CloudWatchSettings(StrictModel):
     drift_check_minutes: int = Field(60, ge=1, le=10_080)
     # Our own lag as CloudWatch custom metrics: off by default, it costs money per metric.
     publish_lag_metrics: bool = False
-    lag_metric_namespace: str = "KafkaMonitor"
+    lag_metric_namespace: Annotated[str, AfterValidator(check_custom_namespace)] = "KafkaMonitor"
     # Where the per-partition lag lives, for the dashboard's text widget.
-    kibana_url: str | None = None
+    kibana_url: Annotated[str, AfterValidator(check_http_url)] | None = None
 
 
 class MonitorConfig(StrictModel):

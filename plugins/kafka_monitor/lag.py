@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -48,6 +48,8 @@ class LagCollectionFailed(KafkaMonitorError):
 
 @dataclass
 class LagOutcome:
+    """What the task returns (XCom) — the summary document itself stays out of ``as_dict``."""
+
     mirrormaker: str
     group: str
     topic: str
@@ -57,9 +59,10 @@ class LagOutcome:
     max_lag: int | None
     indexed: int
     duration_ms: float
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "summary"}
 
 
 def collect_and_index_topic(
@@ -114,7 +117,7 @@ def collect_and_index_topic(
     outcome = LagOutcome(
         mirrormaker=mm.name, group=mm.group, topic=topic, group_state=collection.group_state,
         partitions=summary["partition_count"], total_lag=summary["total_lag"], max_lag=summary["max_lag"],
-        indexed=report.indexed, duration_ms=round((time.monotonic() - started) * 1000, 1),
+        indexed=report.indexed, duration_ms=round((time.monotonic() - started) * 1000, 1), summary=summary,
     )
     log.info("%s/%s: %d partitions, total lag %s, max lag %s, group %s; %d documents indexed",
              mm.name, topic, outcome.partitions, outcome.total_lag, outcome.max_lag,

@@ -59,9 +59,12 @@ def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
     config = load_checked(config_path)
     store = config.store.model_dump(mode="json")
     targets = config.lag_targets()
+    # Lag as CloudWatch custom metrics only when asked for (it costs money per metric).
+    cloudwatch = config.cloudwatch.model_dump(mode="json") if (
+        config.cloudwatch and config.cloudwatch.enabled and config.cloudwatch.publish_lag_metrics) else None
     log.info("configuration %s: %d topics on %d MirrorMaker hosts", resolve_config_path(config_path),
              len(targets), len(config.mirrormakers))
-    return [{"target": target, "store": store} for target in targets]
+    return [{"target": target, "store": store, "cloudwatch": cloudwatch} for target in targets]
 
 
 def plan_jmx(config_path: str | None = None) -> list[dict[str, Any]]:
@@ -79,8 +82,8 @@ def lag_label(target: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- lag
 
 
-def collect_lag(target: dict[str, Any], store: dict[str, Any], *, minute: datetime,
-                run_id: str | None = None, try_number: int | None = None) -> dict[str, Any]:
+def collect_lag(target: dict[str, Any], store: dict[str, Any], cloudwatch: dict[str, Any] | None = None, *,
+                minute: datetime, run_id: str | None = None, try_number: int | None = None) -> dict[str, Any]:
     from kafka_monitor.lag import LagCollectionFailed, collect_and_index_topic
     from kafka_monitor.sinks import SearchSink
 
@@ -92,7 +95,24 @@ def collect_lag(target: dict[str, Any], store: dict[str, Any], *, minute: dateti
                                           run_id=run_id, try_number=try_number)
     except LagCollectionFailed as exc:
         raise _fail(str(exc), exc.retryable) from exc
+    if cloudwatch:
+        publish_lag(outcome.summary, cloudwatch)
     return outcome.as_dict()
+
+
+def publish_lag(summary: dict[str, Any], cloudwatch: dict[str, Any]) -> None:
+    """The topic's summary as CloudWatch custom metrics; the lag is already indexed."""
+    from kafka_monitor import cloudwatch as cw
+    from kafka_monitor.config import CloudWatchSettings
+
+    settings = CloudWatchSettings.model_validate(cloudwatch)
+    try:
+        report = cw.publish_lag_metrics(cw.cloudwatch_client(settings), settings.lag_metric_namespace, [summary])
+    except cw.CloudWatchError as exc:
+        raise _fail(f"lag of topic {summary['topic']!r} was indexed, but publishing it to CloudWatch "
+                    f"failed: {exc}", retryable=True) from exc
+    log.info("published %d lag data points to CloudWatch namespace %s", report.published,
+             settings.lag_metric_namespace)
 
 
 # --------------------------------------------------------------------------- jmx
@@ -129,7 +149,7 @@ def sync_dashboard(config_path: str | None = None, *, now: datetime) -> dict[str
         result = cloudwatch.sync_dashboard(monitor, state=cloudwatch.VariableSyncState(), now=now)
     except cloudwatch.CloudWatchError as exc:
         raise _fail(str(exc), retryable=True) from exc
-    except cloudwatch.DashboardValidationError as exc:
+    except (cloudwatch.DashboardValidationError, ConfigError) as exc:
         raise _fail(str(exc), retryable=False) from exc
     return result.as_dict()
 
