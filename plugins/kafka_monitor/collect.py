@@ -359,7 +359,10 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     if result.errors:
         error = result.error
         more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
-        raise CollectionError(f"{where}: kafka-consumer-groups.sh reported: {error.message}{more}",
+        cause = error.message
+        if error.exception and error.exception not in cause:
+            cause += f" [{error.exception}]"  # Kafka 2.8's NPE says only "null"
+        raise CollectionError(f"{where}: kafka-consumer-groups.sh reported: {cause}{more}",
                               error.kind, output, result)
     if output.exit_status != 0:
         raise _exit_error(where, output)

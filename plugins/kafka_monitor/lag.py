@@ -95,7 +95,10 @@ def collect_and_index_topic(
         output = getattr(exc, "output", None)
         if output is not None:
             log.error("remote stdout:\n%s\nremote stderr:\n%s", output.stdout[-4000:], output.stderr[-4000:])
-        sink.index([status(STATUS_ERROR, 0, None, exc.kind, str(exc))])
+        salvaged = _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
+        if salvaged:
+            message += f" ({salvaged} readable rows were indexed)"
+        sink.index([status(STATUS_ERROR, salvaged, None, exc.kind, str(exc))])
         raise LagCollectionFailed(message, exc.kind) from exc
 
     docs = lag_documents(
@@ -123,3 +126,20 @@ def collect_and_index_topic(
              mm.name, topic, outcome.partitions, outcome.total_lag, outcome.max_lag,
              outcome.group_state, outcome.indexed)
     return outcome
+
+
+def _index_readable_rows(exc: CollectionError, mm: MirrorMaker, topic: str, sink: SearchSink,
+                         store: StoreSettings, *, minute: datetime, run_id: str | None) -> int:
+    """When the only fault is unreadable rows (a truncated line), keep the rows that were read."""
+    result = getattr(exc, "result", None)
+    if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
+        return 0
+    rows = result.rows_for(mm.group, topic)
+    if not rows:
+        return 0
+    sink.index(lag_documents(
+        index_prefix=store.lag_index, minute=minute, mirrormaker=mm.name, group=mm.group, topic=topic,
+        rows=rows, group_state=result.group_states.get(mm.group), collected_at=datetime.now(timezone.utc),
+        run_id=run_id,
+    ))
+    return len(rows)

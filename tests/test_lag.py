@@ -1,0 +1,99 @@
+"""One lag collection, in process: real sshd, the stand-in MirrorMaker host on the live broker,
+the real store (behind the real fault proxy where a store fault is needed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from kafka_monitor.config import MirrorMaker, StoreSettings
+from kafka_monitor.lag import LagCollectionFailed, collect_and_index_topic
+from kafka_monitor.sinks import SearchSink
+from sandbox.faultproxy import FaultProxy
+
+MINUTE = datetime(2026, 11, 22, 11, 30, tzinfo=timezone.utc)
+TOPIC = "topic-lgs5.0-json"
+
+
+@pytest.fixture
+def mm(mm_host, sshd, monkeypatch) -> MirrorMaker:
+    monkeypatch.setenv("AIRFLOW_CONN_LAG_SSH", json.dumps(sshd.airflow_connection("lag_ssh")))
+    return MirrorMaker.model_validate(mm_host.mirrormaker_config(
+        "mm-1", "lag_ssh", connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000))
+
+
+def settings() -> StoreSettings:
+    return StoreSettings(kind="opensearch", conn_id="unused", initial_backoff_s=0.01, max_backoff_s=0.05,
+                         max_retries=1, request_timeout_s=5)
+
+
+def docs(client, index: str, **terms) -> list[dict]:
+    client.indices.refresh(index=index)
+    body = {"size": 500, "query": {"bool": {"filter": [{"term": {k: v} } for k, v in terms.items()]}}}
+    return [h["_source"] for h in client.search(index=index, body=body)["hits"]["hits"]]
+
+
+def test_a_healthy_collection_indexes_the_brokers_truth(mm, mm_host, store, opensearch_client):
+    outcome = collect_and_index_topic(mm, TOPIC, SearchSink(opensearch_client, settings()), settings(),
+                                      minute=MINUTE, run_id="r1", try_number=1)
+    truth = mm_host.truth(TOPIC)
+    partitions = docs(opensearch_client, "kafka-lag-*", doc_type="partition", topic=TOPIC)
+    assert {d["partition"]: d["lag"] for d in partitions} == truth
+    assert outcome.partitions == 18 and outcome.indexed == 19
+    assert outcome.total_lag == sum(v for v in truth.values() if v is not None)
+    (status,) = docs(opensearch_client, "kafka-monitor-status-*", topic=TOPIC)
+    assert (status["status"], status["row_count"], status["group_state"], status["try_number"]) == ("ok", 18, "Stable", 1)
+
+
+def test_readable_rows_of_a_damaged_output_are_kept_and_the_damage_reported(
+        mm, mm_host, store, opensearch_client):
+    mm_host.set_mode("truncate")  # the last printed row is cut short
+    with pytest.raises(LagCollectionFailed) as caught:
+        collect_and_index_topic(mm, TOPIC, SearchSink(opensearch_client, settings()), settings(), minute=MINUTE)
+    # A damaged capture may be a passing fault: the task may retry within its minute.
+    assert caught.value.kind == "malformed_row" and caught.value.retryable
+
+    truth = mm_host.truth(TOPIC)
+    indexed = {d["partition"]: d["lag"] for d in docs(opensearch_client, "kafka-lag-*", doc_type="partition", topic=TOPIC)}
+    assert indexed and all(indexed[p] == truth[p] for p in indexed)  # what was read is right
+    (status,) = docs(opensearch_client, "kafka-monitor-status-*", topic=TOPIC)
+    assert status["status"] == "error" and status["error_kind"] == "malformed_row"
+    assert status["row_count"] == len(indexed)
+    assert f"{len(indexed)} readable rows were indexed" in str(caught.value)
+
+
+def test_a_tool_exception_fails_with_its_kind_and_indexes_no_lag(mm, mm_host, store, opensearch_client):
+    mm_host.set_mode("crash")  # Kafka 2.8's NullPointerException, printed with exit status 0
+    with pytest.raises(LagCollectionFailed, match=r"reported: null \[java\.lang\.NullPointerException\]") as caught:
+        collect_and_index_topic(mm, TOPIC, SearchSink(opensearch_client, settings()), settings(), minute=MINUTE)
+    assert caught.value.kind == "tool_exception"
+    assert opensearch_client.count(index="kafka-lag-*")["count"] == 0
+    (status,) = docs(opensearch_client, "kafka-monitor-status-*", topic=TOPIC)
+    assert (status["status"], status["error_kind"], status["row_count"]) == ("error", "tool_exception", 0)
+
+
+def test_documents_the_store_rejects_are_counted_and_fail_the_task(mm, store):
+    def reject_three(body: bytes) -> bytes:
+        reply = json.loads(body)
+        for item in reply["items"][:3]:
+            action = item["index"]
+            action.update(status=400, error={"type": "mapper_parsing_exception", "reason": "failed to parse [lag]"})
+            action.pop("result", None)
+        reply["errors"] = True
+        return json.dumps(reply).encode()
+
+    with FaultProxy(store.url) as proxy:
+        client = store.opensearch_client(proxy.url)
+        sink = SearchSink(client, settings())
+        sink.ensure_templates()
+        proxy.rewrite_next(reject_three, path_contains="_bulk")
+        with pytest.raises(LagCollectionFailed, match="3 of 19 lag documents") as caught:
+            collect_and_index_topic(mm, TOPIC, sink, settings(), minute=MINUTE)
+    assert caught.value.kind == "index_rejected"
+    assert "mapper_parsing_exception" in str(caught.value)
+
+    # The proxy rewrote only the reply; what the task reports is what the store confirmed.
+    (status,) = docs(store.opensearch_client(), "kafka-monitor-status-*", topic=TOPIC)
+    assert (status["status"], status["error_kind"], status["row_count"]) == ("error", "index_rejected", 16)
