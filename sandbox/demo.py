@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -64,6 +67,20 @@ def _one(client, index: str, filters: dict) -> dict | None:
     return hits[0] if hits else None
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-logs", action="store_true", help="print the whole `airflow dags test` log")
@@ -94,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
         print(f"\n  JMX documents indexed: {jmx_docs}")
         if sandbox.aws is not None:
-            names = [d["DashboardName"] for d in sandbox.aws.cloudwatch_client().list_dashboards()["DashboardEntries"]]
-            print(f"  CloudWatch dashboards (moto): {names}")
+            from kafka_monitor.cloudwatch import cloudwatch_client
+            from kafka_monitor.config import load_config
+
+            with _environment(sandbox.environment()):
+                settings = load_config(sandbox.config_path).cloudwatch
+                body = json.loads(cloudwatch_client(settings).get_dashboard(
+                    DashboardName=settings.dashboard_name)["DashboardBody"])
+            print(f"  CloudWatch dashboard {settings.dashboard_name!r} on moto: {len(body['widgets'])} widgets")
         print(f"\n  every partition's indexed lag equals the broker's truth: {'yes' if all_match else 'NO'}")
         LOG_DIR.mkdir(exist_ok=True)
         log_path.write_text(output)
