@@ -78,7 +78,7 @@ def kafka_monitor():
         context = get_current_context()
         context["label"] = target["name"]
         return tasks.snapshot_jmx(target, jmx, store, minute=tasks.scheduled_minute(context),
-                                  run_id=context["run_id"])
+                                  run_id=context["run_id"], try_number=context["ti"].try_number)
 
     @task(execution_timeout=timedelta(seconds=30))
     def sync_dashboard() -> dict:

@@ -342,7 +342,7 @@ def test_kafka_images_agree_and_still_ship_mirrormaker_1(services):
 
 def test_no_registry_host_names_in_the_deployment_files():
     files = [COMPOSE, ENV_EXAMPLE, REPO / "requirements-runtime.in", REPO / "requirements-runtime.lock",
-             REPO / "docs" / "production.md", *(REPO / "docker").rglob("*"), *(REPO / "include" / "kibana").glob("*")]
+             REPO / "README.md", *(REPO / "docker").rglob("*"), *(REPO / "include" / "kibana").glob("*")]
     for path in files:
         if path.is_file():
             text = path.read_text(errors="replace").lower()
@@ -711,7 +711,7 @@ def test_setup_stops_with_a_message_naming_a_missing_setting(capsys):
 
 
 def test_the_es8_compatibility_setting_reaches_the_monitors_requests(monkeypatch):
-    """docs/production.md: with an Elasticsearch 8 server, AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8.
+    """README.md, Production: with an Elasticsearch 8 server, AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8.
     The product's client (built by the provider's hook) must then ask for compatible-with=8."""
     from kafka_monitor.config import StoreSettings
     from kafka_monitor.errors import KafkaMonitorError

@@ -119,7 +119,7 @@ def publish_lag(summary: dict[str, Any], cloudwatch: dict[str, Any]) -> None:
 
 
 def snapshot_jmx(target: dict[str, Any], jmx: dict[str, Any], store: dict[str, Any], *,
-                 minute: datetime, run_id: str | None = None) -> dict[str, Any]:
+                 minute: datetime, run_id: str | None = None, try_number: int | None = None) -> dict[str, Any]:
     from kafka_monitor import jmx as jmx_module
     from kafka_monitor.sinks import SearchSink
 
@@ -130,7 +130,7 @@ def snapshot_jmx(target: dict[str, Any], jmx: dict[str, Any], store: dict[str, A
         return jmx_module.collect_and_index(
             JmxTarget.model_validate(target), JmxSettings.model_validate({**jmx, "targets": []}), sink,
             status_index_prefix=settings.status_index, jmx_index_prefix=settings.jmx_index,
-            minute=minute, run_id=run_id,
+            minute=minute, run_id=run_id, try_number=try_number,
         )
     except jmx_module.JmxError as exc:
         raise _fail(f"JMX target {target['name']!r}: {exc}", retryable=exc.kind in ("timeout", "target_unreachable")) from exc

@@ -1,0 +1,469 @@
+"""JMX presets: which MBeans and attributes to read from each kind of JVM in the flow.
+
+A preset is a YAML file in ``include/jmx_presets/`` (one per preset, named after it)::
+
+    name: kafka_broker_throughput
+    description: Messages and bytes in/out per second, whole broker and per topic.
+    components: [kafka_broker]
+    queries:
+      - bean: kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec
+        attributes: [Count, OneMinuteRate]
+      - bean: kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*
+        attributes: [Count, OneMinuteRate]
+        optional: true      # a topic's bean exists only once the topic had traffic
+      - bean: java.lang:type=Memory
+        attributes: [{name: HeapMemoryUsage, keys: [used, committed, max]}]
+
+``bean`` is a JMX ObjectName or ObjectName pattern (``*``/``?`` in the domain or a value,
+``,*`` for "and any other keys"). It is parsed here with the rules of
+``javax.management.ObjectName`` so a malformed pattern is a configuration error at load time,
+not a failed snapshot at 3 a.m. A composite attribute (``HeapMemoryUsage``) yields one value
+per key; without ``keys`` every key of it is read.
+
+What "matched" means, checked after every snapshot (see ``kafka_monitor.jmx``): each query
+that is not ``optional`` must return at least one value for each of its attributes, and a
+preset whose queries are all optional must return at least one value in total (ZooKeeper runs
+either standalone or replicated, so exactly one of its two bean families exists).
+
+``_component_defaults.yaml`` maps each component to the presets a target gets when its
+``presets`` field is omitted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from kafka_monitor.config import COMPONENTS
+from kafka_monitor.errors import ConfigError
+from kafka_monitor.paths import include_path
+
+PRESETS_DIR = "jmx_presets"
+DEFAULTS_FILE = "_component_defaults.yaml"
+
+PRESET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
+
+
+# --------------------------------------------------------------------------- ObjectName
+
+
+@dataclass(frozen=True)
+class ObjectName:
+    """A parsed ObjectName or ObjectName pattern.
+
+    ``properties`` keeps the values exactly as written (quoted values keep their quotes), which
+    is what ``javax.management.ObjectName`` compares patterns against; ``unquoted()`` gives the
+    values a person reads.
+    """
+
+    text: str
+    domain: str
+    properties: tuple[tuple[str, str], ...]
+    property_list_pattern: bool = False
+
+    @property
+    def is_pattern(self) -> bool:
+        return (
+            self.property_list_pattern
+            or _has_wildcard(self.domain)
+            or any(_value_is_pattern(v) for _, v in self.properties)
+        )
+
+    def unquoted(self) -> dict[str, str]:
+        return {k: unquote_value(v) for k, v in self.properties}
+
+    def matches(self, name: "ObjectName") -> bool:
+        """Whether the concrete ``name`` is selected by this pattern (ObjectName.apply)."""
+        if not _wildmatch(self.domain, name.domain):
+            return False
+        theirs = dict(name.properties)
+        mine = dict(self.properties)
+        if not self.property_list_pattern and set(mine) != set(theirs):
+            return False
+        for key, value in mine.items():
+            if key not in theirs:
+                return False
+            if _value_is_pattern(value):
+                if not _wildmatch(value, theirs[key]):
+                    return False
+            elif value != theirs[key]:
+                return False
+        return True
+
+
+def parse_object_name(text: str) -> ObjectName:
+    """Parse like ``new javax.management.ObjectName(text)``; raise ValueError saying what is wrong."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("an ObjectName cannot be empty")
+    if "\n" in text:
+        raise ValueError("an ObjectName cannot contain a newline")
+    colon = text.find(":")
+    if colon < 0:
+        raise ValueError("no ':' between the domain and the key properties (expected domain:key=value,...)")
+    domain, rest = text[:colon], text[colon + 1:]
+    if not rest:
+        raise ValueError("no key properties after ':' (use domain:* for every bean of a domain)")
+
+    props: list[tuple[str, str]] = []
+    list_pattern = False
+    i, n = 0, len(rest)
+    while i < n:
+        if rest[i] == "*" and (i + 1 == n or rest[i + 1] == ","):
+            if list_pattern:
+                raise ValueError("'*' appears twice in the key property list")
+            list_pattern = True
+            i += 2  # the JDK accepts "d:k=v,*," - so do we
+            continue
+        eq = rest.find("=", i)
+        if eq < 0:
+            raise ValueError(f"key property {rest[i:]!r} has no '=' (expected key=value)")
+        key = rest[i:eq]
+        if not key:
+            raise ValueError(f"a key property at position {colon + 1 + i} has an empty key")
+        bad = set(key) & set(",=:*?")
+        if bad:
+            raise ValueError(f"key {key!r} contains {''.join(sorted(bad))!r}, which keys cannot hold")
+        j = eq + 1
+        if j < n and rest[j] == '"':
+            end = _end_of_quoted(rest, j)
+            value = rest[j:end]
+            j = end
+            if j < n and rest[j] != ",":
+                raise ValueError(f"unexpected {rest[j]!r} after the quoted value of key {key!r}")
+        else:
+            comma = rest.find(",", j)
+            end = n if comma < 0 else comma
+            value = rest[j:end]  # may be empty: the JDK accepts "d:k="
+            bad = set(value) & set('=:"')
+            if bad:
+                raise ValueError(
+                    f"the value of key {key!r} ({value!r}) contains {''.join(sorted(bad))!r}: quote it"
+                )
+            j = end
+        if any(k == key for k, _ in props):
+            raise ValueError(f"key {key!r} appears twice")
+        props.append((key, value))
+        if j < n:  # at a ','
+            if j + 1 == n:
+                raise ValueError("the key property list ends with ','")
+            j += 1
+        i = j
+    if not props and not list_pattern:
+        raise ValueError("no key properties after ':'")
+    return ObjectName(text=text, domain=domain, properties=tuple(props), property_list_pattern=list_pattern)
+
+
+def _end_of_quoted(text: str, start: int) -> int:
+    """Index just past the closing quote of the quoted value starting at ``start``."""
+    i = start + 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            if i + 1 >= len(text) or text[i + 1] not in '"\\*?n':
+                raise ValueError(f"bad escape in quoted value {text[start:]!r} (only \\\" \\\\ \\* \\? \\n)")
+            i += 2
+            continue
+        if c == '"':
+            return i + 1
+        if c == "\n":
+            break
+        i += 1
+    raise ValueError(f"quoted value {text[start:]!r} has no closing quote")
+
+
+def unquote_value(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        out, i, body = [], 0, value[1:-1]
+        while i < len(body):
+            if body[i] == "\\" and i + 1 < len(body):
+                nxt = body[i + 1]
+                out.append("\n" if nxt == "n" else nxt)
+                i += 2
+            else:
+                out.append(body[i])
+                i += 1
+        return "".join(out)
+    return value
+
+
+def _has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def _value_is_pattern(value: str) -> bool:
+    if value.startswith('"'):
+        # In a quoted value only an unescaped * or ? is a wildcard.
+        i, body = 0, value[1:-1]
+        while i < len(body):
+            if body[i] == "\\":
+                i += 2
+                continue
+            if body[i] in "*?":
+                return True
+            i += 1
+        return False
+    return _has_wildcard(value)
+
+
+@lru_cache(maxsize=1024)
+def _wild_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
+
+
+def _wildmatch(pattern: str, text: str) -> bool:
+    return _wild_regex(pattern).fullmatch(text) is not None
+
+
+def check_bean_pattern(text: str) -> ObjectName:
+    """An ObjectName pattern jmxquery can carry: valid for JMX, and free of its own separators."""
+    name = parse_object_name(text)
+    if not name.domain:
+        raise ValueError("the domain (before ':') is empty; that means the default domain, which differs per JVM")
+    # JMXQuery splits its -q argument at ';', the attribute off at '/', and takes "x==" as a
+    # metric-name prefix; a bean holding those would be cut in the wrong place.
+    if ";" in text:
+        raise ValueError("';' cannot appear in a bean pattern (jmxquery separates queries with it)")
+    if "==" in text:
+        raise ValueError("'==' cannot appear in a bean pattern (jmxquery reads it as a metric-name prefix)")
+    for key, value in name.properties:
+        if "/" in value and not value.startswith('"'):
+            raise ValueError(f"the value of key {key!r} contains '/': quote it (jmxquery splits attributes at '/')")
+    return name
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """An attribute, and for a composite attribute the keys to read (empty: all of them)."""
+
+    name: str
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Query:
+    bean: str
+    pattern: ObjectName = field(compare=False, repr=False)
+    attributes: tuple[AttributeSpec, ...]
+    optional: bool = False
+
+    def query_strings(self) -> list[str]:
+        """JMXQuery's ``{bean}/{attribute}[/{key}]`` forms, one per attribute (or key)."""
+        out = []
+        for attr in self.attributes:
+            if attr.keys:
+                out.extend(f"{self.bean}/{attr.name}/{key}" for key in attr.keys)
+            else:
+                out.append(f"{self.bean}/{attr.name}")
+        return out
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    components: tuple[str, ...]
+    queries: tuple[Query, ...]
+    source: str = field(default="", compare=False)
+
+    @property
+    def all_optional(self) -> bool:
+        return all(q.optional for q in self.queries)
+
+
+def _fail(where: str, message: str) -> ConfigError:
+    return ConfigError(f"{where}: {message}")
+
+
+_ATTRIBUTE_PATTERN = re.compile(r"[^/;\n]+")
+
+
+def _check_attribute_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, f"{value!r} is not an attribute name")
+    if value == "*" or not _ATTRIBUTE_PATTERN.fullmatch(value):
+        raise _fail(where, f"{value!r} is not a usable attribute name (no '*', '/', ';' or newline)")
+    return value
+
+
+def _parse_attribute(raw: Any, where: str) -> AttributeSpec:
+    if isinstance(raw, str):
+        return AttributeSpec(_check_attribute_name(raw, where))
+    if isinstance(raw, dict):
+        unknown = set(raw) - {"name", "keys"}
+        if unknown:
+            raise _fail(where, f"unknown field(s) {', '.join(sorted(unknown))} (an attribute has name and keys)")
+        name = _check_attribute_name(raw.get("name"), f"{where}.name")
+        keys = raw.get("keys") or []
+        if not isinstance(keys, list):
+            raise _fail(f"{where}.keys", "must be a list of composite keys")
+        checked = tuple(_check_attribute_name(k, f"{where}.keys[{i}]") for i, k in enumerate(keys))
+        if len(set(checked)) != len(checked):
+            raise _fail(f"{where}.keys", "a key is listed twice")
+        return AttributeSpec(name, checked)
+    raise _fail(where, f"{raw!r} is neither an attribute name nor {{name: ..., keys: [...]}}")
+
+
+def parse_preset(data: Any, source: str, expected_name: str | None = None) -> Preset:
+    """Validate one preset document; every error names the file and the field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a preset must be a mapping with name, components and queries")
+    unknown = set(data) - {"name", "description", "components", "queries"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {', '.join(sorted(unknown))} (check the spelling)")
+    name = data.get("name")
+    if not isinstance(name, str) or not PRESET_NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"{source}: name: {name!r} is not a preset name (lower case letters, digits, '_')")
+    if expected_name is not None and name != expected_name:
+        raise ConfigError(f"{source}: name: {name!r} differs from the file name ({expected_name!r})")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise ConfigError(f"{source}: description: must be text")
+    components = data.get("components")
+    if not isinstance(components, list) or not components:
+        raise ConfigError(f"{source}: components: must be a non-empty list of {', '.join(COMPONENTS)}")
+    for i, comp in enumerate(components):
+        if comp not in COMPONENTS:
+            raise ConfigError(f"{source}: components[{i}]: {comp!r} is not one of {', '.join(COMPONENTS)}")
+    raw_queries = data.get("queries")
+    if not isinstance(raw_queries, list) or not raw_queries:
+        raise ConfigError(f"{source}: queries: must be a non-empty list")
+    queries = []
+    for i, raw in enumerate(raw_queries):
+        where = f"{source}: queries[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a mapping with bean and attributes")
+        unknown = set(raw) - {"bean", "attributes", "optional"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} (check the spelling)")
+        bean = raw.get("bean")
+        try:
+            pattern = check_bean_pattern(bean)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.bean: {bean!r} is not a valid ObjectName pattern: {exc}") from None
+        attrs = raw.get("attributes")
+        if not isinstance(attrs, list) or not attrs:
+            raise ConfigError(f"{where}.attributes: must be a non-empty list")
+        specs = tuple(_parse_attribute(a, f"{where}.attributes[{j}]") for j, a in enumerate(attrs))
+        if len({s.name for s in specs}) != len(specs):
+            raise ConfigError(f"{where}.attributes: an attribute is listed twice")
+        optional = raw.get("optional", False)
+        if not isinstance(optional, bool):
+            raise ConfigError(f"{where}.optional: must be true or false")
+        queries.append(Query(bean=bean, pattern=pattern, attributes=specs, optional=optional))
+    return Preset(name=name, description=description.strip(), components=tuple(components),
+                  queries=tuple(queries), source=source)
+
+
+def presets_dir() -> Path:
+    return include_path(PRESETS_DIR)
+
+
+def load_presets(directory: str | Path | None = None) -> dict[str, Preset]:
+    """Every preset in ``directory`` (default ``include/jmx_presets``), by name; validated."""
+    path = Path(directory) if directory is not None else presets_dir()
+    return dict(_load_presets_cached(str(path.resolve())))
+
+
+def load_component_defaults(directory: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    path = Path(directory) if directory is not None else presets_dir()
+    return dict(_load_defaults_cached(str(path.resolve())))
+
+
+def clear_cache() -> None:
+    """Forget loaded presets (tests that edit preset files call this)."""
+    _load_presets_cached.cache_clear()
+    _load_defaults_cached.cache_clear()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read JMX preset file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"JMX preset file {path} is not valid YAML{where}: {exc}") from None
+
+
+@lru_cache(maxsize=8)
+def _load_presets_cached(directory: str) -> tuple[tuple[str, Preset], ...]:
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigError(f"the JMX preset folder {root} does not exist")
+    presets: dict[str, Preset] = {}
+    for path in sorted(root.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        preset = parse_preset(_read_yaml(path), str(path), expected_name=path.stem)
+        presets[preset.name] = preset
+    if not presets:
+        raise ConfigError(f"the JMX preset folder {root} holds no presets (*.yaml)")
+    return tuple(presets.items())
+
+
+@lru_cache(maxsize=8)
+def _load_defaults_cached(directory: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    root = Path(directory)
+    path = root / DEFAULTS_FILE
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must map each component to a list of preset names")
+    presets = dict(_load_presets_cached(directory))
+    out: dict[str, tuple[str, ...]] = {}
+    for comp, names in data.items():
+        if comp not in COMPONENTS:
+            raise ConfigError(f"{path}: {comp!r} is not a component ({', '.join(COMPONENTS)})")
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{path}: {comp}: must be a non-empty list of preset names")
+        for i, name in enumerate(names):
+            _check_applicable(presets, name, comp, f"{path}: {comp}[{i}]")
+        out[comp] = tuple(names)
+    missing = [c for c in COMPONENTS if c not in out]
+    if missing:
+        raise ConfigError(f"{path}: no default presets for {', '.join(missing)}")
+    return tuple(out.items())
+
+
+def _check_applicable(presets: dict[str, Preset], name: Any, component: str, where: str) -> Preset:
+    if not isinstance(name, str) or name not in presets:
+        known = ", ".join(sorted(presets))
+        raise ConfigError(f"{where}: unknown JMX preset {name!r} (known: {known})")
+    preset = presets[name]
+    if component not in preset.components:
+        raise ConfigError(
+            f"{where}: preset {name!r} is for {', '.join(preset.components)}, not {component}"
+        )
+    return preset
+
+
+def resolve_target_presets(component: str, presets: Sequence[str] | None,
+                           directory: str | Path | None = None) -> list[Preset]:
+    """The presets a target reads: the named ones, or its component's defaults.
+
+    Raises ConfigError for an unknown preset, a preset meant for another component, a preset
+    named twice, or a malformed preset file (bad ObjectName pattern and the like).
+    """
+    if component not in COMPONENTS:
+        raise ConfigError(f"{component!r} is not a component ({', '.join(COMPONENTS)})")
+    available = load_presets(directory)
+    if presets is None:
+        names: Iterable[str] = load_component_defaults(directory)[component]
+    else:
+        names = list(presets)
+        if not names:
+            raise ConfigError("presets: the list is empty (omit it for the component's defaults)")
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise ConfigError(f"preset {name!r} is listed twice")
+            seen.add(name)
+    return [_check_applicable(available, name, component, f"presets[{i}]") for i, name in enumerate(names)]
