@@ -50,6 +50,9 @@ def main() -> None:
           f"(runs: {', '.join(f'{w:.1f}' for w in walls)})")
     print(f"  sum of task durations per run: {sum(r for r in run_secs if r) / args.runs:.1f} s")
     for task_id, n, avg, mx in rows:
+        if avg is None:  # e.g. a mapped task over an empty list: skipped, never ran
+            print(f"  {task_id:<16} skipped (nothing to map over)")
+            continue
         print(f"  {task_id:<16} {n // args.runs:>3} per run  mean {avg:.2f} s  max {mx:.2f} s")
 
 
