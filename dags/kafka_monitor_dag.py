@@ -84,7 +84,9 @@ def kafka_monitor():
     def sync_dashboard() -> dict:
         from kafka_monitor import tasks
 
-        return tasks.sync_dashboard(now=pendulum.now("UTC"))
+        context = get_current_context()
+        return tasks.sync_dashboard(now=pendulum.now("UTC"), minute=tasks.scheduled_minute(context),
+                                    run_id=context["run_id"])
 
     collect_lag.expand_kwargs(plan_lag())
     snapshot_jmx.expand_kwargs(plan_jmx())

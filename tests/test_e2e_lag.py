@@ -1,5 +1,8 @@
 """End to end through `airflow dags test kafka_monitor` against the sandbox.
 
+The healthy run is the whole DAG: lag for the seed's five topics, JMX snapshots of the
+sandbox JVM (one target per component of the flow) and the CloudWatch dashboard sync on moto.
+
 The stand-in MirrorMaker host (real sshd; its kafka-consumer-groups.sh answers from the live
 tansu broker in Kafka 2.6's exact format) mirrors the seed's five topics with oasis-group
 lagging. The indexed lag of every partition must equal the broker's own truth, read
@@ -29,6 +32,7 @@ MINUTE = "2026-11-22T10:00:00+00:00"
 MINUTE_Z = "2026-11-22T10:00:00Z"
 STORE_CONN = "e2e_store"
 SSH_CONN = "e2e_mm_ssh"
+AWS_CONN = "e2e_aws"
 
 
 def base_config(mm_host: MirrorMakerHost, **store) -> dict:
@@ -64,12 +68,19 @@ def search(client, index: str, **terms) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def healthy_run(airflow_home, ssh_server, search_store, mirrormaker_host, tmp_path_factory):
+def healthy_run(airflow_home, ssh_server, search_store, mirrormaker_host, jmx_jvm, moto_server, tmp_path_factory):
     search_store.reset()
+    moto_server.reset()
     tmp = tmp_path_factory.mktemp("e2e")
     conns = {SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
-             STORE_CONN: search_store.airflow_connection("opensearch")}
+             STORE_CONN: search_store.airflow_connection("opensearch"),
+             AWS_CONN: moto_server.airflow_connection()}
     config = base_config(mirrormaker_host)
+    config["jmx"] = {"timeout_s": 20, "targets": jmx_jvm.jmx_targets()}
+    config["cloudwatch"] = {
+        "aws_conn_id": AWS_CONN, "region": "ap-northeast-2", "msk_cluster_name": "oasis-msk",
+        "broker_ids": [1, 2, 3], "mirrormaker_instance_ids": ["i-0a1b2c3d4e5f60718"], "consumer_group": SEED_GROUP,
+    }
     proc = run_dag(airflow_home, tmp, config, conns)
     truth = {topic: mirrormaker_host.truth(topic) for topic in SEED_TOPICS}
     return {"proc": proc, "config": config, "conns": conns, "tmp": tmp, "truth": truth}
@@ -112,6 +123,27 @@ def test_each_mapped_task_indexes_an_ok_status_document(healthy_run, search_stor
         assert status["row_count"] == 18 and status["duration_ms"] > 0
 
 
+def test_jmx_snapshots_of_every_target_land_in_flow_order(healthy_run, search_store, airflow_home, jmx_jvm):
+    targets = {t["name"]: t["component"] for t in jmx_jvm.jmx_targets()}
+    assert task_states(airflow_home, "snapshot_jmx") == {name: "success" for name in targets}
+    client = search_store.opensearch_client()
+    samples = search(client, "kafka-jmx-*", **{"@timestamp": MINUTE_Z})
+    assert {d["target"] for d in samples} == set(targets)
+    stages = {d["component"]: (d["flow_order"], d["flow_stage"]) for d in samples}
+    assert stages["logstash"][0] < stages["kafka_broker"][0] < stages["mirrormaker"][0] < stages["spark_driver"][0]
+    statuses = search(client, "kafka-monitor-status-*", source="jmx", **{"@timestamp": MINUTE_Z})
+    assert {s["target"]: s["status"] for s in statuses} == {name: "ok" for name in targets}
+
+
+def test_the_dashboard_is_synced_and_its_status_recorded(healthy_run, search_store, airflow_home):
+    assert task_states(airflow_home, "sync_dashboard") == {"-1": "success"}
+    client = search_store.opensearch_client()
+    (status,) = search(client, "kafka-monitor-status-*", source="cloudwatch", **{"@timestamp": MINUTE_Z})
+    assert status["dashboard"] == "kafka-monitor-all-in-one" and status["status"] == "ok"
+    # The Airflow home is shared with other tests' sync state: the first sync here creates or updates.
+    assert status["action"] in ("created", "updated") and status["aws_called"] is True
+
+
 def test_running_the_same_minute_again_leaves_the_same_documents(healthy_run, search_store, airflow_home):
     client = search_store.opensearch_client()
     client.indices.refresh(index="kafka-*")
@@ -120,7 +152,12 @@ def test_running_the_same_minute_again_leaves_the_same_documents(healthy_run, se
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     client.indices.refresh(index="kafka-*")
     assert client.count(index="kafka-*")["count"] == before
-    assert before == 5 * (18 + 1) + 5  # partitions + summaries, and one status per topic
+    assert client.count(index="kafka-lag-*")["count"] == 5 * (18 + 1)  # partitions + a summary per topic
+    # One status per topic, per JMX target and for the dashboard; the second sync needed no AWS call.
+    statuses = search(client, "kafka-monitor-status-*")
+    assert len(statuses) == 5 + len(healthy_run["config"]["jmx"]["targets"]) + 1
+    (dashboard,) = [s for s in statuses if s["source"] == "cloudwatch"]
+    assert (dashboard["action"], dashboard["aws_called"]) == ("skipped_no_change", False)
 
 
 def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(

@@ -11,6 +11,7 @@ fails at once without retrying; the next minute's run tries again anyway.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -139,18 +140,36 @@ def snapshot_jmx(target: dict[str, Any], jmx: dict[str, Any], store: dict[str, A
 # --------------------------------------------------------------------------- cloudwatch
 
 
-def sync_dashboard(config_path: str | None = None, *, now: datetime) -> dict[str, Any]:
+def sync_dashboard(config_path: str | None = None, *, now: datetime, minute: datetime | None = None,
+                   run_id: str | None = None) -> dict[str, Any]:
+    """Make CloudWatch match the repository's dashboard; record the outcome as a status document."""
     from kafka_monitor import cloudwatch
+    from kafka_monitor.documents import STATUS_ERROR, STATUS_OK, status_document
+    from kafka_monitor.sinks import SearchSink
 
     monitor = load_checked(config_path)
     if monitor.cloudwatch is None or not monitor.cloudwatch.enabled:
         return {"action": "disabled"}
+    started = time.monotonic()
+    sink = SearchSink.from_settings(monitor.store)
+
+    def record(state: str, kind: str | None = None, message: str | None = None, **extra: Any) -> None:
+        sink.index([status_document(
+            index_prefix=monitor.store.status_index, minute=minute or now, source="cloudwatch",
+            subject={"dashboard": monitor.cloudwatch.dashboard_name}, status=state,
+            duration_ms=(time.monotonic() - started) * 1000, row_count=0, error_kind=kind, error_message=message,
+            collected_at=now, run_id=run_id, extra=extra,
+        )])
+
     try:
         result = cloudwatch.sync_dashboard(monitor, state=cloudwatch.VariableSyncState(), now=now)
     except cloudwatch.CloudWatchError as exc:
+        record(STATUS_ERROR, f"aws_{exc.kind}", str(exc))
         raise _fail(str(exc), retryable=True) from exc
     except (cloudwatch.DashboardValidationError, ConfigError) as exc:
+        record(STATUS_ERROR, "invalid_dashboard", str(exc))
         raise _fail(str(exc), retryable=False) from exc
+    record(STATUS_OK, action=result.action, aws_called=result.aws_called)
     return result.as_dict()
 
 
