@@ -278,7 +278,7 @@ def _where(mm: MirrorMaker, address: str | None = None) -> str:
 
 
 def _run_bounded(mm: MirrorMaker) -> tuple[RemoteOutput, str]:
-    """The output and a description of where it ran (for messages)."""
+    """The output of a run that ended by itself, and where it ran (for messages)."""
     try:
         command = render_describe_command(mm)
     except CommandError as exc:
@@ -287,7 +287,10 @@ def _run_bounded(mm: MirrorMaker) -> tuple[RemoteOutput, str]:
     output, target = _run(
         mm.ssh_conn_id, command, connect_s=t.connect_s, idle_s=t.command_s + t.kill_grace_s + IDLE_MARGIN_S
     )
-    return output, _where(mm, target.address)
+    where = _where(mm, target.address)
+    if output.exit_status in TIMEOUT_EXIT_STATUSES:
+        raise _timeout_error(mm, where, output)
+    return output, where
 
 
 def _timeout_error(mm: MirrorMaker, where: str, output: RemoteOutput) -> CollectionError:
@@ -323,8 +326,6 @@ def run_describe(mm: MirrorMaker | Mapping[str, Any]) -> RemoteOutput:
     """One bounded ``--describe --group`` run on the host; raises CollectionError on failure."""
     mm = _mirrormaker(mm)
     output, where = _run_bounded(mm)
-    if output.exit_status in TIMEOUT_EXIT_STATUSES:
-        raise _timeout_error(mm, where, output)
     if output.exit_status != 0:
         raise _exit_error(where, output)
     return output
@@ -345,8 +346,6 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     except CommandError as exc:
         raise CollectionError(f"{_where(mm)}: {exc}; nothing was run", INVALID_COMMAND_VALUE) from None
     output, where = _run_bounded(mm)
-    if output.exit_status in TIMEOUT_EXIT_STATUSES:
-        raise _timeout_error(mm, where, output)
     try:
         result = parse_describe(output.stdout, output.stderr, group=mm.group)
     except DescribeParseError as exc:
