@@ -20,6 +20,7 @@ import time
 from datetime import datetime, timezone
 
 from sandbox.airflow_home import REPO
+from sandbox.search import find_documents
 from sandbox.stack import MIRRORMAKER_NAME, Sandbox
 
 LOG_DIR = REPO / ".sandbox"  # ignored by git
@@ -36,7 +37,8 @@ def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
     for topic in sandbox.topics:
         summary = _one(client, "kafka-lag-*", {"doc_type": "topic_summary", "topic": topic, "@timestamp": stamp})
         status = _one(client, "kafka-monitor-status-*", {"source": "lag", "topic": topic, "@timestamp": stamp})
-        partitions = _all(client, "kafka-lag-*", {"doc_type": "partition", "topic": topic, "@timestamp": stamp})
+        partitions = find_documents(client, "kafka-lag-*",
+                                    {"doc_type": "partition", "topic": topic, "@timestamp": stamp})
         truth = sandbox.mirrormaker.truth(topic)
         indexed = {d["partition"]: d["lag"] for d in partitions}
         match = indexed == truth
@@ -53,17 +55,8 @@ def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
     return lines, all_match
 
 
-def _query(filters: dict) -> dict:
-    return {"query": {"bool": {"filter": [{"term": {k: v}} for k, v in filters.items()]}}}
-
-
-def _all(client, index: str, filters: dict) -> list[dict]:
-    body = {**_query(filters), "size": 1000}
-    return [hit["_source"] for hit in client.search(index=index, body=body)["hits"]["hits"]]
-
-
 def _one(client, index: str, filters: dict) -> dict | None:
-    hits = _all(client, index, filters)
+    hits = find_documents(client, index, filters)
     return hits[0] if hits else None
 
 

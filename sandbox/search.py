@@ -76,6 +76,13 @@ def register_plain_json_node() -> None:
 register_plain_json_node()
 
 
+def find_documents(client, index: str, terms: dict[str, Any], size: int = 2000) -> list[dict]:
+    """Sources of the documents whose fields equal ``terms`` exactly (after a refresh)."""
+    client.indices.refresh(index=index)
+    body = {"size": size, "query": {"bool": {"filter": [{"term": {k: v}} for k, v in terms.items()]}}}
+    return [hit["_source"] for hit in client.search(index=index, body=body)["hits"]["hits"]]
+
+
 # --------------------------------------------------------------------------- the part
 
 

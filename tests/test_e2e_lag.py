@@ -24,6 +24,7 @@ import yaml
 
 from sandbox.mirrormaker import SEED_GROUP, SEED_TOPICS, MirrorMakerHost
 from sandbox.process import free_port
+from sandbox.search import find_documents
 from sandbox.sshd import SshServer
 
 pytestmark = pytest.mark.slow
@@ -63,8 +64,7 @@ def task_states(airflow, task_id: str) -> dict[str, str]:
 
 
 def search(client, index: str, **terms) -> list[dict]:
-    body = {"size": 2000, "query": {"bool": {"filter": [{"term": {k: v}} for k, v in terms.items()]}}}
-    return [h["_source"] for h in client.search(index=index, body=body)["hits"]["hits"]]
+    return find_documents(client, index, terms)
 
 
 @pytest.fixture(scope="module")

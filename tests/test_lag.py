@@ -12,6 +12,7 @@ from kafka_monitor.config import MirrorMaker, StoreSettings
 from kafka_monitor.lag import LagCollectionFailed, collect_and_index_topic
 from kafka_monitor.sinks import SearchSink
 from sandbox.faultproxy import FaultProxy
+from sandbox.search import find_documents
 
 MINUTE = datetime(2026, 11, 22, 11, 30, tzinfo=timezone.utc)
 TOPIC = "topic-lgs5.0-json"
@@ -30,9 +31,7 @@ def settings() -> StoreSettings:
 
 
 def docs(client, index: str, **terms) -> list[dict]:
-    client.indices.refresh(index=index)
-    body = {"size": 500, "query": {"bool": {"filter": [{"term": {k: v} } for k, v in terms.items()]}}}
-    return [h["_source"] for h in client.search(index=index, body=body)["hits"]["hits"]]
+    return find_documents(client, index, terms)
 
 
 def test_a_healthy_collection_indexes_the_brokers_truth(mm, mm_host, store, opensearch_client):
