@@ -14,7 +14,7 @@ import argparse
 import sqlite3
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sandbox.stack import Sandbox
 
@@ -28,7 +28,7 @@ def main() -> None:
     with Sandbox(jmx=args.full, aws=args.full) as sandbox:
         assert sandbox.airflow is not None
         walls = []
-        base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        base = datetime(2026, 1, 1, tzinfo=UTC)
         for i in range(args.runs):
             minute = (base + timedelta(minutes=i)).isoformat()
             t0 = time.perf_counter()
@@ -39,15 +39,22 @@ def main() -> None:
         with sqlite3.connect(sandbox.airflow.home / "airflow.db") as db:
             rows = db.execute(
                 "select task_id, count(*), avg(duration), max(duration) from task_instance "
-                "where dag_id='kafka_monitor' group by task_id order by task_id").fetchall()
-            run_secs = [r[0] for r in db.execute(
-                "select (julianday(end_date) - julianday(start_date)) * 86400 from task_instance "
-                "where dag_id='kafka_monitor'")]
+                "where dag_id='kafka_monitor' group by task_id order by task_id"
+            ).fetchall()
+            run_secs = [
+                r[0]
+                for r in db.execute(
+                    "select (julianday(end_date) - julianday(start_date)) * 86400 from task_instance "
+                    "where dag_id='kafka_monitor'"
+                )
+            ]
 
     scope = "lag + JMX + dashboard sync" if args.full else "lag (5 topics x 18 partitions)"
     print(f"bench_dag_run: one full DAG run, seed setup, {scope}")
-    print(f"  airflow dags test wall time: median {statistics.median(walls):.1f} s "
-          f"(runs: {', '.join(f'{w:.1f}' for w in walls)})")
+    print(
+        f"  airflow dags test wall time: median {statistics.median(walls):.1f} s "
+        f"(runs: {', '.join(f'{w:.1f}' for w in walls)})"
+    )
     print(f"  sum of task durations per run: {sum(r for r in run_secs if r) / args.runs:.1f} s")
     for task_id, n, avg, mx in rows:
         if avg is None:  # e.g. a mapped task over an empty list: skipped, never ran

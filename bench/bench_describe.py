@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kafka_monitor.describe import parse_describe
+from kafka_monitor.lag.describe import parse_describe
 
 GROUP = "mirrormaker-prod-dc1-to-dc2"
 TOPICS = 200
@@ -37,13 +37,36 @@ def generate(rows: int) -> str:
             client = f"{GROUP}-{m}"
             offset = 10_000_000_000 + 7919 * (t * partitions + p)
             lag = (p * 37) % 1000 - 3  # a few negative
-            assignments.append((GROUP, topic, p, offset, offset + lag, lag,
-                                f"{client}-3f2a1c9e-8b7d-4e6f-9a0b-1c2d3e4f5a6{m}", f"/10.20.4.{11 + m}", client))
+            assignments.append(
+                (
+                    GROUP,
+                    topic,
+                    p,
+                    offset,
+                    offset + lag,
+                    lag,
+                    f"{client}-3f2a1c9e-8b7d-4e6f-9a0b-1c2d3e4f5a6{m}",
+                    f"/10.20.4.{11 + m}",
+                    client,
+                )
+            )
     assignments.sort(key=lambda a: a[8])  # members together, as the tool prints them
     widths = [max([15] + [len(str(a[i])) for a in assignments]) for i in (0, 1, 6, 7)]
-    fmt = ("\n%" + str(-widths[0]) + "s %" + str(-widths[1]) + "s %-10s %-15s %-15s %-15s %"
-           + str(-widths[2]) + "s %" + str(-widths[3]) + "s %s")
-    out = [fmt % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")]
+    fmt = (
+        "\n%"
+        + str(-widths[0])
+        + "s %"
+        + str(-widths[1])
+        + "s %-10s %-15s %-15s %-15s %"
+        + str(-widths[2])
+        + "s %"
+        + str(-widths[3])
+        + "s %s"
+    )
+    out = [
+        fmt
+        % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+    ]
     out.extend(fmt % a for a in assignments)
     out.append("\n")
     return "".join(out)
@@ -71,8 +94,9 @@ def split_loop(text: str) -> int:
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     text = generate(rows)
-    (parse_s, result), (split_s, _) = best_interleaved([lambda: parse_describe(text, "", GROUP),
-                                                         lambda: split_loop(text)])
+    (parse_s, result), (split_s, _) = best_interleaved(
+        [lambda: parse_describe(text, "", GROUP), lambda: split_loop(text)]
+    )
     parsed = len(result.rows)
     if parsed != rows or result.errors:  # make sure the figures are of real work
         raise SystemExit(f"parsed {parsed} of {rows} rows; errors: {result.errors[:3]}")

@@ -22,16 +22,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
-from kafka_monitor import jmx  # noqa: E402
-from kafka_monitor.jmx_presets import load_presets, resolve_target_presets  # noqa: E402
+from kafka_monitor.jmx import snapshot as jmx  # noqa: E402
+from kafka_monitor.jmx.presets import load_presets, resolve_target_presets  # noqa: E402
 from sandbox.jvm import JmxJvm, kafka_flow_beans  # noqa: E402
 
 TIMEOUT_S = 30.0
 
 
 def run(url: str, queries: list[str]) -> list[jmx.JarRecord]:
-    rc, out, err = jmx.run_jar(jmx.java_binary(), jmx.jar_arguments(url, queries, None, None),
-                               timeout_s=TIMEOUT_S, rmi_timeout_ms=int(TIMEOUT_S * 1000))
+    rc, out, err = jmx.run_jar(
+        jmx.java_binary(),
+        jmx.jar_arguments(url, queries, None, None),
+        timeout_s=TIMEOUT_S,
+        rmi_timeout_ms=int(TIMEOUT_S * 1000),
+    )
     if rc != 0:
         raise SystemExit(f"jmxquery failed ({rc}): {out} {err}")
     return jmx.parse_jar_output(out)
@@ -76,8 +80,10 @@ def main() -> int:
                 single.append(t1)
                 split.append(t2)
             one, many = statistics.median(single), statistics.median(split)
-            print(f"  {label}: {len(per_bean)} bean queries, {sum(map(len, per_bean))} attribute queries, "
-                  f"{len(values1)} values")
+            print(
+                f"  {label}: {len(per_bean)} bean queries, {sum(map(len, per_bean))} attribute queries, "
+                f"{len(values1)} values"
+            )
             print(f"    one JVM run for all queries : {one * 1000:8.0f} ms")
             print(f"    one JVM run per bean        : {many * 1000:8.0f} ms")
             print(f"    ratio (per bean / one run)  : {many / one:8.1f}x")

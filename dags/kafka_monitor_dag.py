@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-
 from airflow.sdk import dag, get_current_context, task
 
 # A per-minute job: retry once, quickly, for a passing SSH or store hiccup; anything slower
@@ -68,8 +67,14 @@ def kafka_monitor():
 
         context = get_current_context()
         context["label"] = tasks.lag_label(target)
-        return tasks.collect_lag(target, store, cloudwatch, minute=tasks.scheduled_minute(context),
-                                 run_id=context["run_id"], try_number=context["ti"].try_number)
+        return tasks.collect_lag(
+            target,
+            store,
+            cloudwatch,
+            minute=tasks.scheduled_minute(context),
+            run_id=context["run_id"],
+            try_number=context["ti"].try_number,
+        )
 
     @task(map_index_template="{{ label }}", max_active_tis_per_dagrun=8)
     def snapshot_jmx(target: dict, jmx: dict, store: dict) -> dict:
@@ -77,16 +82,23 @@ def kafka_monitor():
 
         context = get_current_context()
         context["label"] = target["name"]
-        return tasks.snapshot_jmx(target, jmx, store, minute=tasks.scheduled_minute(context),
-                                  run_id=context["run_id"], try_number=context["ti"].try_number)
+        return tasks.snapshot_jmx(
+            target,
+            jmx,
+            store,
+            minute=tasks.scheduled_minute(context),
+            run_id=context["run_id"],
+            try_number=context["ti"].try_number,
+        )
 
     @task(execution_timeout=timedelta(seconds=30))
     def sync_dashboard() -> dict:
         from kafka_monitor import tasks
 
         context = get_current_context()
-        return tasks.sync_dashboard(now=pendulum.now("UTC"), minute=tasks.scheduled_minute(context),
-                                    run_id=context["run_id"])
+        return tasks.sync_dashboard(
+            now=pendulum.now("UTC"), minute=tasks.scheduled_minute(context), run_id=context["run_id"]
+        )
 
     collect_lag.expand_kwargs(plan_lag())
     snapshot_jmx.expand_kwargs(plan_jmx())

@@ -10,8 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from sandbox.process import SandboxError
 
@@ -38,30 +38,38 @@ class AirflowHome:
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")) and k != "AIRFLOW_HOME"
         }
-        env.update({
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-            # Keeps `airflow dags test` output readable in the demo.
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+                "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+                # Keeps `airflow dags test` output readable in the demo.
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            }
+        )
         if extra:
             env.update(extra)
         return env
 
-    def migrate(self) -> "AirflowHome":
+    def migrate(self) -> AirflowHome:
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.home / "migrate.log"
         with open(log, "wb") as out:
-            proc = subprocess.run([airflow_executable(), "db", "migrate"], env=self.environment(),
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=300)
+            proc = subprocess.run(
+                [airflow_executable(), "db", "migrate"],
+                env=self.environment(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=300,
+            )
         if proc.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise SandboxError(f"{self.name}: `airflow db migrate` failed (exit {proc.returncode}):\n{tail}")
@@ -72,15 +80,30 @@ class AirflowHome:
         if not (self.home / "airflow.db").exists():
             raise SandboxError(f"{self.name} ({self.home}): the metadata database is missing")
 
-    def run(self, args: Sequence[str], extra_env: Mapping[str, str] | None = None, timeout: float = 600,
-            capture: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        args: Sequence[str],
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 600,
+        capture: bool = True,
+    ) -> subprocess.CompletedProcess:
         """Run ``airflow <args>`` against this home."""
-        return subprocess.run([airflow_executable(), *args], env=self.environment(extra_env), text=True,
-                              capture_output=capture, timeout=timeout)
+        return subprocess.run(
+            [airflow_executable(), *args],
+            env=self.environment(extra_env),
+            text=True,
+            capture_output=capture,
+            timeout=timeout,
+        )
 
-    def dags_test(self, dag_id: str, logical_date: str | None = None,
-                  extra_env: Mapping[str, str] | None = None, timeout: float = 600,
-                  capture: bool = True) -> subprocess.CompletedProcess:
+    def dags_test(
+        self,
+        dag_id: str,
+        logical_date: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 600,
+        capture: bool = True,
+    ) -> subprocess.CompletedProcess:
         args = ["dags", "test", dag_id]
         if logical_date:
             args.append(logical_date)

@@ -43,8 +43,14 @@ class MotoServer:
 
     name = "moto_server"
 
-    def __init__(self, workdir: Path | None = None, *, port: int | None = None, region: str = DEFAULT_REGION,
-                 start_timeout: float = 30.0):
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        port: int | None = None,
+        region: str = DEFAULT_REGION,
+        start_timeout: float = 30.0,
+    ):
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kafka-monitor-moto-"))
         self.port = port or free_port()
         self.region = region
@@ -58,7 +64,7 @@ class MotoServer:
     def endpoint_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)  # auth is switched on per test via reset-auth
         env["PYTHONUNBUFFERED"] = "1"  # one log line per request, written at once
@@ -71,8 +77,13 @@ class MotoServer:
             cwd=self.workdir,
         ).start()
         try:
-            wait_until(self._answers, f"{self.name} on {LOOPBACK}:{self.port}", timeout=self.start_timeout,
-                       proc=self.process.proc, log=self.log)
+            wait_until(
+                self._answers,
+                f"{self.name} on {LOOPBACK}:{self.port}",
+                timeout=self.start_timeout,
+                proc=self.process.proc,
+                log=self.log,
+            )
         except BaseException:
             self.stop()  # a server that never answered must not outlive the failed start
             raise
@@ -98,7 +109,7 @@ class MotoServer:
         if self.process is not None:
             self.process.stop()
 
-    def __enter__(self) -> "MotoServer":
+    def __enter__(self) -> MotoServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -115,8 +126,9 @@ class MotoServer:
 
     def _post(self, path: str, data: bytes = b"") -> dict[str, Any]:
         # text/plain: Flask hides a form-encoded body from moto's handlers.
-        req = urllib.request.Request(f"{self.endpoint_url}{path}", data=data, method="POST",
-                                     headers={"Content-Type": "text/plain"})
+        req = urllib.request.Request(
+            f"{self.endpoint_url}{path}", data=data, method="POST", headers={"Content-Type": "text/plain"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 body = resp.read()
@@ -133,7 +145,9 @@ class MotoServer:
         """Check credentials (IAM) on every request after the next ``free_actions`` ones."""
         self._post("/moto-api/reset-auth", str(int(free_actions)).encode())
 
-    def create_access_key(self, user: str = "kafka-monitor", actions: tuple[str, ...] = ("cloudwatch:*",)) -> tuple[str, str]:
+    def create_access_key(
+        self, user: str = "kafka-monitor", actions: tuple[str, ...] = ("cloudwatch:*",)
+    ) -> tuple[str, str]:
         """An IAM user allowed ``actions`` and its key; call before ``enforce_auth``.
 
         moto checks CloudWatch calls against the ``monitoring:`` prefix (the endpoint name)
@@ -141,14 +155,25 @@ class MotoServer:
         """
         import boto3  # local: only tests that enforce auth need it
 
-        iam = boto3.client("iam", endpoint_url=self.endpoint_url, region_name=self.region,
-                           aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_SECRET_KEY)
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=TEST_ACCESS_KEY,
+            aws_secret_access_key=TEST_SECRET_KEY,
+        )
         granted = sorted({*actions, *(a.replace("cloudwatch:", "monitoring:") for a in actions)})
         iam.create_user(UserName=user)
-        iam.put_user_policy(UserName=user, PolicyName=f"{user}-policy", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": granted, "Resource": "*"}],
-        }))
+        iam.put_user_policy(
+            UserName=user,
+            PolicyName=f"{user}-policy",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": granted, "Resource": "*"}],
+                }
+            ),
+        )
         key = iam.create_access_key(UserName=user)["AccessKey"]
         return key["AccessKeyId"], key["SecretAccessKey"]
 
@@ -169,9 +194,15 @@ class MotoServer:
 
     # ------------------------------------------------------------------ Airflow
 
-    def airflow_connection(self, *, login: str = TEST_ACCESS_KEY, password: str = TEST_SECRET_KEY,
-                           endpoint_url: str | None = None, region: str | None = None,
-                           config_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    def airflow_connection(
+        self,
+        *,
+        login: str = TEST_ACCESS_KEY,
+        password: str = TEST_SECRET_KEY,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The JSON for ``AIRFLOW_CONN_<ID>`` (conn_type aws) pointing at this server.
 
         ``endpoint_url`` lets a test put a proxy in between; ``config_kwargs`` become the

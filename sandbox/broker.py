@@ -9,8 +9,8 @@ Known quirks, handled here rather than in every caller:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from sandbox.process import LOOPBACK, ManagedProcess, SandboxError, free_port, port_open, wait_until
 
@@ -36,24 +36,37 @@ class TansuBroker:
         url = f"tcp://{LOOPBACK}:{self.port}"
         self.process = ManagedProcess(
             self.name,
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             log=self.workdir / "tansu.log",
         )
 
     # -- lifetime
-    def start(self) -> "TansuBroker":
+    def start(self) -> TansuBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process.start()
-        wait_until(lambda: port_open(self.port), f"{self.name} on {self.bootstrap}", timeout=30,
-                   proc=self.process.proc, log=self.process.log)
+        wait_until(
+            lambda: port_open(self.port),
+            f"{self.name} on {self.bootstrap}",
+            timeout=30,
+            proc=self.process.proc,
+            log=self.process.log,
+        )
         return self
 
     def stop(self) -> None:
         self._admin = None
         self.process.stop()
 
-    def __enter__(self) -> "TansuBroker":
+    def __enter__(self) -> TansuBroker:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -88,8 +101,14 @@ class TansuBroker:
         from confluent_kafka import Producer
 
         # One record per produce request: tansu miscounts log-end offsets of batched writes.
-        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 0, "batch.num.messages": 1,
-                             "max.in.flight.requests.per.connection": 1})
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "linger.ms": 0,
+                "batch.num.messages": 1,
+                "max.in.flight.requests.per.connection": 1,
+            }
+        )
         for partition, count in counts.items():
             for _ in range(count):
                 producer.produce(topic, b"x", partition=partition)

@@ -97,7 +97,12 @@ def describe_group(admin, group: str, members: dict, timeout_s: float) -> tuple[
         end = leo.get(tp)
         lag = end - current if current is not None and end is not None else None
         return (
-            group, tp[0], tp[1], current, end, lag,
+            group,
+            tp[0],
+            tp[1],
+            current,
+            end,
+            lag,
             member["consumer_id"] if member else None,
             member["host"] if member else None,
             member["client_id"] if member else None,
@@ -111,7 +116,7 @@ def describe_group(admin, group: str, members: dict, timeout_s: float) -> tuple[
         by_member.setdefault(member["consumer_id"], []).append(tp)
     for consumer_id, tps in sorted(by_member.items(), key=lambda kv: -len(kv[1])):
         member = next(m for m in group_members if m["consumer_id"] == consumer_id)
-        ordered = sorted(tps) if len(tps) <= 4 else sorted(tps, key=lambda tp: (hash((tp[0], tp[1] * 7919)) & 0xFFFF))
+        ordered = sorted(tps) if len(tps) <= 4 else sorted(tps, key=lambda tp: hash((tp[0], tp[1] * 7919)) & 0xFFFF)
         rows.extend(row(tp, member) for tp in ordered)
     rows.extend(row(tp, None) for tp in wanted if tp not in assigned)
 
@@ -133,10 +138,11 @@ def print_offsets(rows: list[tuple], truncate_last: bool = False) -> None:
     max_topic = max([15] + [len(r[1]) for r in rows])
     max_consumer = max([15] + [len(text(r[6])) for r in rows])
     max_host = max([15] + [len(text(r[7])) for r in rows])
-    fmt = (f"\n%-{max_group}s %-{max_topic}s %-10s %-15s %-15s %-15s "
-           f"%-{max_consumer}s %-{max_host}s %s")
-    out = [fmt % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
-                  "CONSUMER-ID", "HOST", "CLIENT-ID")]
+    fmt = f"\n%-{max_group}s %-{max_topic}s %-10s %-15s %-15s %-15s %-{max_consumer}s %-{max_host}s %s"
+    out = [
+        fmt
+        % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+    ]
     for r in rows:
         out.append(fmt % tuple(text(v) for v in r))
     if truncate_last:
@@ -151,14 +157,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if os.environ.get("JMX_PORT"):
         # What kafka-run-class.sh + the JVM do when MirrorMaker already holds JMX_PORT.
-        print(f"Error: Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: "
-              f"{os.environ['JMX_PORT']}; nested exception is: \n\tjava.net.BindException: Address already in use",
-              file=sys.stderr)
+        print(
+            f"Error: Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: "
+            f"{os.environ['JMX_PORT']}; nested exception is: \n\tjava.net.BindException: Address already in use",
+            file=sys.stderr,
+        )
         return 1
     if args.describe and args.topic:
         return usage_error("Option [topic] is not valid with [describe]")
     if not args.bootstrap_server:
-        return usage_error("Missing required argument \"[bootstrap-server]\"")
+        return usage_error('Missing required argument "[bootstrap-server]"')
     if not args.describe or not (args.group or args.all_groups):
         return usage_error("Option [describe] takes one of these options: [all-groups], [group]")
 
@@ -172,12 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     props = read_properties(args.command_config)
     if "group.id" in props:
         # The real tool's AdminClientConfig warns about consumer properties (log4j on stderr).
-        print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] WARN The configuration 'group.id' was supplied but "
-              "isn't a known config. (org.apache.kafka.clients.admin.AdminClientConfig)", file=sys.stderr)
+        print(
+            f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] WARN The configuration 'group.id' was supplied but "
+            "isn't a known config. (org.apache.kafka.clients.admin.AdminClientConfig)",
+            file=sys.stderr,
+        )
     if mode == "crash":
         print("\nError: Executing consumer group command failed due to null")
-        print("java.lang.NullPointerException\n\tat kafka.admin.ConsumerGroupCommand$ConsumerGroupService"
-              ".$anonfun$collectGroupsOffsets$6(ConsumerGroupCommand.scala:579)", file=sys.stderr)
+        print(
+            "java.lang.NullPointerException\n\tat kafka.admin.ConsumerGroupCommand$ConsumerGroupService"
+            ".$anonfun$collectGroupsOffsets$6(ConsumerGroupCommand.scala:579)",
+            file=sys.stderr,
+        )
         return 0
 
     from confluent_kafka.admin import AdminClient
@@ -195,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         except Exception as exc:  # noqa: BLE001 - the real tool prints any failure this way, exit 0
             name = type(exc).__name__
-            print(f"\nError: Executing consumer group command failed due to "
-                  f"org.apache.kafka.common.errors.TimeoutException: {name}: {exc}")
+            print(
+                f"\nError: Executing consumer group command failed due to "
+                f"org.apache.kafka.common.errors.TimeoutException: {name}: {exc}"
+            )
             continue
         for note in notes:
             print(note, file=sys.stderr)

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sandbox.airflow_home import REPO
 from sandbox.search import find_documents
@@ -31,21 +31,26 @@ def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
     assert sandbox.store is not None and sandbox.mirrormaker is not None
     client = sandbox.store.opensearch_client()
     stamp = minute.strftime("%Y-%m-%dT%H:%M:00Z")
-    lines = [f"{'topic':<28} {'partitions':>10} {'total lag':>10} {'max lag':>8} {'no offset':>9}  "
-             f"{'group state':<12} {'status':<7} broker agrees"]
+    lines = [
+        f"{'topic':<28} {'partitions':>10} {'total lag':>10} {'max lag':>8} {'no offset':>9}  "
+        f"{'group state':<12} {'status':<7} broker agrees"
+    ]
     all_match = True
     for topic in sandbox.topics:
         summary = _one(client, "kafka-lag-*", {"doc_type": "topic_summary", "topic": topic, "@timestamp": stamp})
         status = _one(client, "kafka-monitor-status-*", {"source": "lag", "topic": topic, "@timestamp": stamp})
-        partitions = find_documents(client, "kafka-lag-*",
-                                    {"doc_type": "partition", "topic": topic, "@timestamp": stamp})
+        partitions = find_documents(
+            client, "kafka-lag-*", {"doc_type": "partition", "topic": topic, "@timestamp": stamp}
+        )
         truth = sandbox.mirrormaker.truth(topic)
         indexed = {d["partition"]: d["lag"] for d in partitions}
         match = indexed == truth
         all_match &= match
         if summary is None:
-            lines.append(f"{topic:<28} {'-':>10} {'-':>10} {'-':>8} {'-':>9}  {'-':<12} "
-                         f"{(status or {}).get('status', 'missing'):<7} no ({(status or {}).get('error_message')})")
+            lines.append(
+                f"{topic:<28} {'-':>10} {'-':>10} {'-':>8} {'-':>9}  {'-':<12} "
+                f"{(status or {}).get('status', 'missing'):<7} no ({(status or {}).get('error_message')})"
+            )
             continue
         lines.append(
             f"{topic:<28} {summary['partition_count']:>10} {summary['total_lag']:>10} {summary['max_lag']:>8} "
@@ -84,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     with Sandbox() as sandbox:
         assert sandbox.airflow is not None
         print(f"  sandbox up in {time.monotonic() - started:.1f} s; config {sandbox.config_path}")
-        print(f"  MirrorMaker host {MIRRORMAKER_NAME}: ssh 127.0.0.1:{sandbox.ssh.port}, "
-              f"{len(sandbox.topics)} topics x 18 partitions, group oasis-group lagging", flush=True)
-        minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        print(
+            f"  MirrorMaker host {MIRRORMAKER_NAME}: ssh 127.0.0.1:{sandbox.ssh.port}, "
+            f"{len(sandbox.topics)} topics x 18 partitions, group oasis-group lagging",
+            flush=True,
+        )
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
         print(f"running: airflow dags test kafka_monitor {minute.isoformat()}", flush=True)
         t0 = time.monotonic()
         proc = sandbox.airflow.dags_test("kafka_monitor", minute.isoformat(), extra_env=sandbox.environment())
@@ -95,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         output = proc.stdout + proc.stderr
         if args.keep_logs or proc.returncode != 0:
             print(output[-20000:])
-        print(f"  DAG run {'succeeded' if proc.returncode == 0 else 'FAILED'} in {run_s:.1f} s "
-              f"(exit {proc.returncode})")
+        print(
+            f"  DAG run {'succeeded' if proc.returncode == 0 else 'FAILED'} in {run_s:.1f} s (exit {proc.returncode})"
+        )
         lines, all_match = lag_table(sandbox, minute)
         print("\nMirrorMaker lag read back from the store (minute " + minute.strftime("%H:%M") + " UTC):")
         print("\n".join("  " + line for line in lines))
@@ -104,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
         print(f"\n  JMX documents indexed: {jmx_docs}")
         if sandbox.aws is not None:
-            from kafka_monitor.cloudwatch import cloudwatch_client
-            from kafka_monitor.config import load_config
+            from kafka_monitor.cloudwatch.dashboard import cloudwatch_client
+            from kafka_monitor.config.schema import load_config
 
             with _environment(sandbox.environment()):
                 settings = load_config(sandbox.config_path).cloudwatch
-                body = json.loads(cloudwatch_client(settings).get_dashboard(
-                    DashboardName=settings.dashboard_name)["DashboardBody"])
+                body = json.loads(
+                    cloudwatch_client(settings).get_dashboard(DashboardName=settings.dashboard_name)["DashboardBody"]
+                )
             print(f"  CloudWatch dashboard {settings.dashboard_name!r} on moto: {len(body['widgets'])} widgets")
         print(f"\n  every partition's indexed lag equals the broker's truth: {'yes' if all_match else 'NO'}")
         LOG_DIR.mkdir(exist_ok=True)

@@ -17,17 +17,24 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import urlsplit
 
 from sandbox.process import LOOPBACK, SandboxError, port_open
 
 # Headers that belong to one hop, never forwarded (RFC 9110 section 7.6.1).
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 }
 
 
@@ -82,12 +89,16 @@ class FaultProxy:
         self.url = ""
 
     # -- lifetime
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._server = _Server((LOOPBACK, 0), _Handler, self)
         self.port = self._server.server_address[1]
         self.url = f"http://{LOOPBACK}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fault-proxy-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fault-proxy-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -102,7 +113,7 @@ class FaultProxy:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -113,18 +124,25 @@ class FaultProxy:
             raise SandboxError(f"{self.name} ({LOOPBACK}:{self.port} -> {self.upstream_url}) is not running")
 
     # -- faults (rules apply in the order given; each takes the next requests it matches)
-    def fail_next(self, n: int, status: int, body: bytes = b"", headers: dict | None = None,
-                  path_contains: str | None = None, body_contains: bytes | None = None) -> None:
+    def fail_next(
+        self,
+        n: int,
+        status: int,
+        body: bytes = b"",
+        headers: dict | None = None,
+        path_contains: str | None = None,
+        body_contains: bytes | None = None,
+    ) -> None:
         """Answer the next ``n`` matching requests here with ``status`` (never forwarded)."""
-        self._add(_Rule("fail", n, path_contains, body_contains, status=status, body=body,
-                        headers=dict(headers or {})))
+        self._add(_Rule("fail", n, path_contains, body_contains, status=status, body=body, headers=dict(headers or {})))
 
     def hang_next(self, n: int, path_contains: str | None = None, body_contains: bytes | None = None) -> None:
         """Accept the next ``n`` matching requests and never answer (until the proxy stops)."""
         self._add(_Rule("hang", n, path_contains, body_contains))
 
-    def rewrite_next(self, fn: Callable[[bytes], bytes], path_contains: str | None = None,
-                     body_contains: bytes | None = None) -> None:
+    def rewrite_next(
+        self, fn: Callable[[bytes], bytes], path_contains: str | None = None, body_contains: bytes | None = None
+    ) -> None:
         """Forward the next matching request, then pass its reply body through ``fn``."""
         self._add(_Rule("rewrite", 1, path_contains, body_contains, rewrite=fn))
 

@@ -19,9 +19,10 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sandbox.process import LOOPBACK, ManagedProcess, SandboxError, free_port, port_open, wait_until
 
@@ -30,8 +31,16 @@ MAIN_CLASS = "KafkaLikeMBeans"
 HEAP_BYTES = 128 * 1024 * 1024  # -Xms = -Xmx, so HeapMemoryUsage init = committed = max = this
 CONTROL_TIMEOUT_S = 10.0
 # The parts of the flow, in flow order, that the sandbox JVM stands in for.
-FLOW_COMPONENTS = ("logstash", "kafka_broker", "zookeeper", "mirrormaker", "mirrormaker2", "spark_driver",
-                   "spark_executor", "jvm")
+FLOW_COMPONENTS = (
+    "logstash",
+    "kafka_broker",
+    "zookeeper",
+    "mirrormaker",
+    "mirrormaker2",
+    "spark_driver",
+    "spark_executor",
+    "jvm",
+)
 
 _compiled: dict[str, Path] = {}
 _compile_lock = threading.Lock()
@@ -49,8 +58,12 @@ def compile_java() -> Path:
             raise SandboxError("jvm: javac is not installed (a JDK 17 is needed for the JMX test JVM)")
         out = Path(tempfile.mkdtemp(prefix="kafka-monitor-jvm-classes-"))
         atexit.register(shutil.rmtree, out, True)
-        result = subprocess.run([javac, "-encoding", "UTF-8", "-d", str(out), *map(str, sources)],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [javac, "-encoding", "UTF-8", "-d", str(out), *map(str, sources)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
             raise SandboxError(f"jvm: javac failed:\n{result.stdout}{result.stderr}")
         _compiled[digest] = out
@@ -86,8 +99,15 @@ class JmxJvm:
 
     name = "jmx jvm"
 
-    def __init__(self, workdir: Path, *, auth: tuple[str, str] | None = None, port: int | None = None,
-                 populate: bool = True, advertised_host: str = LOOPBACK):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        auth: tuple[str, str] | None = None,
+        port: int | None = None,
+        populate: bool = True,
+        advertised_host: str = LOOPBACK,
+    ):
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.control_port = free_port()
@@ -127,20 +147,33 @@ class JmxJvm:
                 path.chmod(0o600)  # the JMX agent refuses a password file others can read
             props["com.sun.management.jmxremote.password.file"] = pw_file
             props["com.sun.management.jmxremote.access.file"] = access_file
-        return ["java", f"-Xms{HEAP_BYTES}", f"-Xmx{HEAP_BYTES}", "-XX:+UseG1GC", "-Xshare:auto",
-                "-XX:TieredStopAtLevel=1",
-                *(f"-D{k}={v}" for k, v in props.items()),
-                "-cp", str(classes), MAIN_CLASS, str(self.control_port)]
+        return [
+            "java",
+            f"-Xms{HEAP_BYTES}",
+            f"-Xmx{HEAP_BYTES}",
+            "-XX:+UseG1GC",
+            "-Xshare:auto",
+            "-XX:TieredStopAtLevel=1",
+            *(f"-D{k}={v}" for k, v in props.items()),
+            "-cp",
+            str(classes),
+            MAIN_CLASS,
+            str(self.control_port),
+        ]
 
-    def start(self) -> "JmxJvm":
+    def start(self) -> JmxJvm:
         self.workdir.mkdir(parents=True, exist_ok=True)
         classes = compile_java()
         self.process = ManagedProcess(self.name, self._argv(classes), log=self.workdir / f"jvm-{self.port}.log")
         self.process.start()
         try:
-            wait_until(lambda: port_open(self.port) and port_open(self.control_port) and self._ping(),
-                       f"{self.name} on {self.address}", timeout=30, proc=self.process.proc,
-                       log=self.process.log)
+            wait_until(
+                lambda: port_open(self.port) and port_open(self.control_port) and self._ping(),
+                f"{self.name} on {self.address}",
+                timeout=30,
+                proc=self.process.proc,
+                log=self.process.log,
+            )
             if self.populate_on_start:
                 self.populate(kafka_flow_beans())
         except BaseException:
@@ -153,7 +186,7 @@ class JmxJvm:
         if self.process is not None:
             self.process.stop()
 
-    def __enter__(self) -> "JmxJvm":
+    def __enter__(self) -> JmxJvm:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -179,8 +212,11 @@ class JmxJvm:
         (it holds the beans of every part of the flow)."""
         targets = []
         for component in components:
-            target: dict[str, Any] = {"name": f"sandbox-{component.replace('_', '-')}", "component": component,
-                                      "address": self.address}
+            target: dict[str, Any] = {
+                "name": f"sandbox-{component.replace('_', '-')}",
+                "component": component,
+                "address": self.address,
+            }
             if conn_id:
                 target["conn_id"] = conn_id
             targets.append(target)
@@ -208,8 +244,9 @@ class JmxJvm:
             for attempt in (1, 2):
                 try:
                     if self._control is None:
-                        self._control = socket.create_connection((LOOPBACK, self.control_port),
-                                                                 timeout=CONTROL_TIMEOUT_S)
+                        self._control = socket.create_connection(
+                            (LOOPBACK, self.control_port), timeout=CONTROL_TIMEOUT_S
+                        )
                         self._control_file = self._control.makefile("rw", encoding="utf-8", newline="\n")
                     self._control_file.write(line + "\n")
                     self._control_file.flush()
@@ -251,7 +288,7 @@ class JmxJvm:
         reply = self.command("heap")
         return {k: int(v) for k, v in (part.split("=") for part in reply.split()[1:])}
 
-    def populate(self, beans: Iterable["Bean"]) -> dict[tuple[str, str], Any]:
+    def populate(self, beans: Iterable[Bean]) -> dict[tuple[str, str], Any]:
         """Register every bean; return (and keep in ``held``) {(object_name, attribute): value}."""
         held: dict[tuple[str, str], Any] = {}
         for bean in beans:
@@ -273,9 +310,13 @@ def jdk_object_name_answers(requests: Iterable[tuple[str, ...]]) -> list[str]:
         if any("\t" in part or "\x01" in part for part in req):
             raise ValueError(f"cannot send {req!r} to the checker (tab or \\x01)")
         lines.append("\t".join(part.replace("\n", "\x01n") for part in req))
-    result = subprocess.run(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", str(compile_java()),
-                             "ObjectNameCheck"], input="\n".join(lines) + "\n", capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", str(compile_java()), "ObjectNameCheck"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     answers = result.stdout.splitlines()
     if result.returncode != 0 or len(answers) != len(lines):
         raise SandboxError(f"jvm: ObjectNameCheck failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -292,8 +333,19 @@ class Bean:
 
 
 METER = ("Count", "MeanRate", "OneMinuteRate", "FiveMinuteRate", "FifteenMinuteRate")
-HISTOGRAM = ("Count", "Min", "Max", "Mean", "StdDev", "50thPercentile", "75thPercentile",
-             "95thPercentile", "98thPercentile", "99thPercentile", "999thPercentile")
+HISTOGRAM = (
+    "Count",
+    "Min",
+    "Max",
+    "Mean",
+    "StdDev",
+    "50thPercentile",
+    "75thPercentile",
+    "95thPercentile",
+    "98thPercentile",
+    "99thPercentile",
+    "999thPercentile",
+)
 
 
 class _Values:
@@ -325,8 +377,12 @@ class _Values:
         return values
 
 
-def kafka_flow_beans(topics: Iterable[str] = ("orders", "payments"), partitions: int = 2,
-                     group: str = "oasis-group", app_id: str = "app-20261122101500-0001") -> list[Bean]:
+def kafka_flow_beans(
+    topics: Iterable[str] = ("orders", "payments"),
+    partitions: int = 2,
+    group: str = "oasis-group",
+    app_id: str = "app-20261122101500-0001",
+) -> list[Bean]:
     """Beans named exactly like the real ones of each part of the flow, with distinct values.
 
     Broker (with per-topic meters), ZooKeeper (standalone), MirrorMaker 1's consumer (client and
@@ -365,26 +421,53 @@ def kafka_flow_beans(topics: Iterable[str] = ("orders", "payments"), partitions:
             add(f"kafka.log:type=Log,name=LogEndOffset,topic={topic},partition={p}", v.gauge())
 
     # ZooKeeper, standalone on 2181
-    add("org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
-        {"AvgRequestLatency": v.long(), "MaxRequestLatency": v.long(), "MinRequestLatency": v.long(),
-         "OutstandingRequests": v.long(), "NumAliveConnections": v.long(), "PacketsReceived": v.long(),
-         "PacketsSent": v.long(), "Version": "3.8.4", "ClientPort": "0.0.0.0:2181"})
-    add("org.apache.ZooKeeperService:name0=StandaloneServer_port2181,name1=InMemoryDataTree",
-        {"NodeCount": v.long(), "WatchCount": v.long()})
+    add(
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
+        {
+            "AvgRequestLatency": v.long(),
+            "MaxRequestLatency": v.long(),
+            "MinRequestLatency": v.long(),
+            "OutstandingRequests": v.long(),
+            "NumAliveConnections": v.long(),
+            "PacketsReceived": v.long(),
+            "PacketsSent": v.long(),
+            "Version": "3.8.4",
+            "ClientPort": "0.0.0.0:2181",
+        },
+    )
+    add(
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181,name1=InMemoryDataTree",
+        {"NodeCount": v.long(), "WatchCount": v.long()},
+    )
 
     # MirrorMaker 1: client ids <group>-<n>
     client = f"{group}-0"
     fetch = "kafka.consumer:type=consumer-fetch-manager-metrics"
-    add(f"{fetch},client-id={client}",
-        {"records-lag-max": v.double(), "records-lead-min": v.double(), "records-consumed-rate": v.double(),
-         "bytes-consumed-rate": v.double(), "fetch-rate": v.double()})
+    add(
+        f"{fetch},client-id={client}",
+        {
+            "records-lag-max": v.double(),
+            "records-lead-min": v.double(),
+            "records-consumed-rate": v.double(),
+            "bytes-consumed-rate": v.double(),
+            "fetch-rate": v.double(),
+        },
+    )
     for topic in topics:
-        add(f"{fetch},client-id={client},topic={topic}",
-            {"records-consumed-rate": v.double(), "bytes-consumed-rate": v.double()})
+        add(
+            f"{fetch},client-id={client},topic={topic}",
+            {"records-consumed-rate": v.double(), "bytes-consumed-rate": v.double()},
+        )
         for p in range(partitions):
-            add(f"{fetch},client-id={client},topic={topic},partition={p}",
-                {"records-lag": v.double(), "records-lag-avg": v.double(), "records-lag-max": v.double(),
-                 "records-lead": v.double()})
+            add(
+                f"{fetch},client-id={client},topic={topic},partition={p}",
+                {
+                    "records-lag": v.double(),
+                    "records-lag-avg": v.double(),
+                    "records-lag-max": v.double(),
+                    "records-lead": v.double(),
+                },
+            )
     if topics and partitions > 1:
         beans[-1].attributes["records-lag-max"] = float("nan")
     add("kafka.tools:type=MirrorMaker,name=MirrorMaker-numDroppedMessages", v.gauge())
@@ -392,26 +475,63 @@ def kafka_flow_beans(topics: Iterable[str] = ("orders", "payments"), partitions:
     # MirrorMaker 2
     for topic in topics:
         for p in range(partitions):
-            add(f"kafka.connect.mirror:type=MirrorSourceConnector,source=src,target=dst,topic=src.{topic},partition={p}",
-                {a: v.double() for a in ("record-count", "record-rate", "record-age-ms", "record-age-ms-min",
-                                          "record-age-ms-max", "record-age-ms-avg", "replication-latency-ms",
-                                          "replication-latency-ms-min", "replication-latency-ms-max",
-                                          "replication-latency-ms-avg", "byte-count", "byte-rate")})
-    add(f"kafka.connect.mirror:type=MirrorCheckpointConnector,source=src,target=dst,group={group},topic=src.{topics[0]},partition=0",
-        {"checkpoint-latency-ms": v.double(), "checkpoint-latency-ms-max": v.double(),
-         "checkpoint-latency-ms-min": v.double(), "checkpoint-latency-ms-avg": v.double()})
-    add("kafka.connect:type=source-task-metrics,connector=MirrorSourceConnector,task=0",
-        {"source-record-poll-rate": v.double(), "source-record-write-rate": v.double(),
-         "source-record-active-count": v.double(), "poll-batch-avg-time-ms": v.double()})
-    add(f'{fetch},client-id="src->dst|MirrorSourceConnector-0|replication-consumer"',
-        {"records-lag-max": v.double(), "records-consumed-rate": v.double()})
+            add(
+                f"kafka.connect.mirror:type=MirrorSourceConnector,source=src,target=dst,topic=src.{topic},partition={p}",
+                {
+                    a: v.double()
+                    for a in (
+                        "record-count",
+                        "record-rate",
+                        "record-age-ms",
+                        "record-age-ms-min",
+                        "record-age-ms-max",
+                        "record-age-ms-avg",
+                        "replication-latency-ms",
+                        "replication-latency-ms-min",
+                        "replication-latency-ms-max",
+                        "replication-latency-ms-avg",
+                        "byte-count",
+                        "byte-rate",
+                    )
+                },
+            )
+    add(
+        f"kafka.connect.mirror:type=MirrorCheckpointConnector,source=src,target=dst,group={group},topic=src.{topics[0]},partition=0",
+        {
+            "checkpoint-latency-ms": v.double(),
+            "checkpoint-latency-ms-max": v.double(),
+            "checkpoint-latency-ms-min": v.double(),
+            "checkpoint-latency-ms-avg": v.double(),
+        },
+    )
+    add(
+        "kafka.connect:type=source-task-metrics,connector=MirrorSourceConnector,task=0",
+        {
+            "source-record-poll-rate": v.double(),
+            "source-record-write-rate": v.double(),
+            "source-record-active-count": v.double(),
+            "poll-batch-avg-time-ms": v.double(),
+        },
+    )
+    add(
+        f'{fetch},client-id="src->dst|MirrorSourceConnector-0|replication-consumer"',
+        {"records-lag-max": v.double(), "records-consumed-rate": v.double()},
+    )
 
     # Logstash's Kafka input consumer
-    add(f"{fetch},client-id=logstash-0",
-        {"records-lag-max": v.double(), "records-consumed-rate": v.double(), "bytes-consumed-rate": v.double(),
-         "fetch-rate": v.double()})
-    add("kafka.consumer:type=consumer-coordinator-metrics,client-id=logstash-0",
-        {"commit-latency-avg": v.double(), "assigned-partitions": v.double()})
+    add(
+        f"{fetch},client-id=logstash-0",
+        {
+            "records-lag-max": v.double(),
+            "records-consumed-rate": v.double(),
+            "bytes-consumed-rate": v.double(),
+            "fetch-rate": v.double(),
+        },
+    )
+    add(
+        "kafka.consumer:type=consumer-coordinator-metrics,client-id=logstash-0",
+        {"commit-latency-avg": v.double(), "assigned-partitions": v.double()},
+    )
 
     # Spark 3 JmxSink
     spark = f"metrics:name={app_id}.driver"
@@ -441,7 +561,7 @@ class SilentServer:
         self._thread: threading.Thread | None = None
         self.accepted = 0
 
-    def start(self) -> "SilentServer":
+    def start(self) -> SilentServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((LOOPBACK, self.port))
@@ -456,7 +576,7 @@ class SilentServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -472,7 +592,7 @@ class SilentServer:
         if self._sock is not None:
             self._sock.close()
 
-    def __enter__(self) -> "SilentServer":
+    def __enter__(self) -> SilentServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -14,8 +14,8 @@ import json
 import shlex
 import sys
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from sandbox.broker import TansuBroker
 from sandbox.process import SandboxError
@@ -59,14 +59,14 @@ class MirrorMakerHost:
         self.topics: list[str] = []
 
     # -- the Kafka install
-    def install(self) -> "MirrorMakerHost":
+    def install(self) -> MirrorMakerHost:
         (self.kafka_home / "bin").mkdir(parents=True, exist_ok=True)
         (self.kafka_home / "config").mkdir(parents=True, exist_ok=True)
         # exec keeps one process per run, so a remote `timeout` kills the tool itself.
         self.tool.write_text(
             "#!/bin/sh\n"
             f"exec {shlex.quote(sys.executable)} -m sandbox.consumer_groups_tool "
-            f"--kafka-home {shlex.quote(str(self.kafka_home))} \"$@\"\n"
+            f'--kafka-home {shlex.quote(str(self.kafka_home))} "$@"\n'
         )
         self.tool.chmod(0o755)
         self.consumer_properties.write_text(
@@ -112,8 +112,14 @@ class MirrorMakerHost:
         members = []
         for i in range(self.streams):
             client_id = f"{self.group}-{i}"
-            members.append({"consumer_id": f"{client_id}-{uuid.uuid4()}", "host": "/127.0.0.1",
-                            "client_id": client_id, "assignment": {}})
+            members.append(
+                {
+                    "consumer_id": f"{client_id}-{uuid.uuid4()}",
+                    "host": "/127.0.0.1",
+                    "client_id": client_id,
+                    "assignment": {},
+                }
+            )
         n = 0
         for topic in self.topics:
             for p in range(partitions):

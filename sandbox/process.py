@@ -7,8 +7,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 LOOPBACK = "127.0.0.1"
 
@@ -31,8 +31,14 @@ def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0, interval: float = 0.05,
-               proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    proc: subprocess.Popen | None = None,
+    log: Path | None = None,
+) -> None:
     """Poll ``check`` until it is true; fail naming ``what`` (with the log tail) otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -57,8 +63,15 @@ def _tail(log: Path | None, lines: int = 15) -> str:
 class ManagedProcess:
     """A child process in its own process group, stopped (TERM, then KILL) with its children."""
 
-    def __init__(self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, stdin: int | None = subprocess.DEVNULL):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: int | None = subprocess.DEVNULL,
+    ):
         self.name = name
         self.argv = list(argv)
         self.log = log
@@ -67,13 +80,18 @@ class ManagedProcess:
         self.stdin = stdin
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=self.stdin,
-                env=self.env, cwd=self.cwd, start_new_session=True,
+                self.argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=self.stdin,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
             )
         except OSError as exc:
             raise SandboxError(f"{self.name}: cannot start {self.argv[0]}: {exc}") from exc

@@ -51,7 +51,7 @@ def _plain_media_type(value: str) -> str:
     for part in parts:
         media = part.split(";", 1)[0].strip()
         if media.startswith("application/vnd.elasticsearch+"):
-            part = "application/" + media[len("application/vnd.elasticsearch+"):]
+            part = "application/" + media[len("application/vnd.elasticsearch+") :]
         out.append(part)
     return ", ".join(out)
 
@@ -65,8 +65,7 @@ class PlainJsonNode(Urllib3HttpNode):
             for key in ("accept", "content-type"):
                 if headers.get(key):
                     headers[key] = _plain_media_type(headers[key])
-        return super().perform_request(method, target, body=body, headers=headers,
-                                       request_timeout=request_timeout)
+        return super().perform_request(method, target, body=body, headers=headers, request_timeout=request_timeout)
 
 
 def register_plain_json_node() -> None:
@@ -97,23 +96,31 @@ class SearchStore:
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.process = ManagedProcess(
             self.name,
-            [osmem_binary(), "--addr", f"{LOOPBACK}:{self.port}", "--no-stdin-watch", "--no-ja",
-             "--parent-pid", str(os.getpid())],
+            [
+                osmem_binary(),
+                "--addr",
+                f"{LOOPBACK}:{self.port}",
+                "--no-stdin-watch",
+                "--no-ja",
+                "--parent-pid",
+                str(os.getpid()),
+            ],
             log=self.workdir / f"osmem-{self.port}.log",
         )
 
     # -- lifetime
-    def start(self) -> "SearchStore":
+    def start(self) -> SearchStore:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process.start()
-        wait_until(self._answers, f"{self.name} on {self.url}", timeout=30,
-                   proc=self.process.proc, log=self.process.log)
+        wait_until(
+            self._answers, f"{self.name} on {self.url}", timeout=30, proc=self.process.proc, log=self.process.log
+        )
         return self
 
     def stop(self) -> None:
         self.process.stop()
 
-    def __enter__(self) -> "SearchStore":
+    def __enter__(self) -> SearchStore:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -138,8 +145,9 @@ class SearchStore:
     # -- plain HTTP (no client library: used to reset state between tests)
     def request(self, method: str, path: str, body: Any = None, timeout: float = ADMIN_TIMEOUT_S) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 text = resp.read().decode()
@@ -179,11 +187,20 @@ class SearchStore:
 
         parts = urlsplit(url or self.url)
         if kind == "elasticsearch":
-            return {"conn_type": "elasticsearch", "host": parts.hostname, "port": parts.port,
-                    "schema": parts.scheme, "extra": {"node_class": PLAIN_JSON_NODE}}
+            return {
+                "conn_type": "elasticsearch",
+                "host": parts.hostname,
+                "port": parts.port,
+                "schema": parts.scheme,
+                "extra": {"node_class": PLAIN_JSON_NODE},
+            }
         if kind == "opensearch":
-            return {"conn_type": "opensearch", "host": parts.hostname, "port": parts.port,
-                    "extra": {"use_ssl": parts.scheme == "https", "verify_certs": False}}
+            return {
+                "conn_type": "opensearch",
+                "host": parts.hostname,
+                "port": parts.port,
+                "extra": {"use_ssl": parts.scheme == "https", "verify_certs": False},
+            }
         raise ValueError(f"unknown store kind {kind!r} (elasticsearch or opensearch)")
 
     def subprocess_env(self, kind: Literal["elasticsearch", "opensearch"]) -> dict[str, str]:
@@ -198,11 +215,13 @@ class SearchStore:
         site.mkdir(parents=True, exist_ok=True)
         (site / "sitecustomize.py").write_text(
             "# TEST-ONLY, written by sandbox.search: registers PlainJsonNode (osmem needs plain JSON)\n"
-            "try:\n    import sandbox.search  # noqa: F401\nexcept ImportError:\n    pass\n")
+            "try:\n    import sandbox.search  # noqa: F401\nexcept ImportError:\n    pass\n"
+        )
         path = [str(site)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         return {"PYTHONPATH": os.pathsep.join(path)}
 
-    def connection_env(self, conn_id: str, kind: Literal["elasticsearch", "opensearch"],
-                       url: str | None = None) -> dict[str, str]:
+    def connection_env(
+        self, conn_id: str, kind: Literal["elasticsearch", "opensearch"], url: str | None = None
+    ) -> dict[str, str]:
         """``{"AIRFLOW_CONN_<ID>": json}`` for ``os.environ`` / ``monkeypatch.setenv``."""
         return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(self.airflow_connection(kind, url))}

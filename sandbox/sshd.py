@@ -34,11 +34,15 @@ def generate_key(path: Path, comment: str = "kafka-monitor-sandbox") -> Path:
     try:
         subprocess.run(
             [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-            check=True, capture_output=True, timeout=30,
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        raise SandboxError(f"sshd: cannot generate a key with ssh-keygen: {exc} {detail.decode(errors='replace')}") from exc
+        raise SandboxError(
+            f"sshd: cannot generate a key with ssh-keygen: {exc} {detail.decode(errors='replace')}"
+        ) from exc
     return path
 
 
@@ -53,8 +57,9 @@ class SshServer:
 
     name = "sshd"
 
-    def __init__(self, base_dir: Path | None = None, start_timeout: float = 20.0,
-                 session_env: dict[str, str] | None = None):
+    def __init__(
+        self, base_dir: Path | None = None, start_timeout: float = 20.0, session_env: dict[str, str] | None = None
+    ):
         # session_env: variables sshd exports into every session (sshd_config SetEnv), e.g. the
         # JMX_PORT a MirrorMaker host's profile exports.
         self.session_env = dict(session_env or {})
@@ -75,7 +80,7 @@ class SshServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "SshServer":
+    def start(self) -> SshServer:
         PRIVSEP_DIR.mkdir(parents=True, exist_ok=True)
         if not self.host_key_file.exists():
             generate_key(self.host_key_file, "kafka-monitor-sandbox-host")
@@ -91,8 +96,13 @@ class SshServer:
                 self.name, [SSHD, "-D", "-e", "-f", str(self.config_file)], log=self.log
             ).start()
             try:
-                wait_until(self._answers, f"sshd on {self.host}:{self.port}", timeout=self.start_timeout,
-                           proc=self.process.proc, log=self.log)
+                wait_until(
+                    self._answers,
+                    f"sshd on {self.host}:{self.port}",
+                    timeout=self.start_timeout,
+                    proc=self.process.proc,
+                    log=self.log,
+                )
                 return self
             except SandboxError as exc:
                 last_error = exc
@@ -124,8 +134,11 @@ class SshServer:
                     "MaxStartups 100:30:200",
                     # Half-open connections (e.g. a client that rejected our host key) end soon.
                     "LoginGraceTime 20",
-                    *([f"SetEnv {' '.join(f'{k}={v}' for k, v in self.session_env.items())}"]
-                      if self.session_env else []),
+                    *(
+                        [f"SetEnv {' '.join(f'{k}={v}' for k, v in self.session_env.items())}"]
+                        if self.session_env
+                        else []
+                    ),
                     "",
                 ]
             )
@@ -141,7 +154,7 @@ class SshServer:
         except OSError:
             return False
 
-    def ensure_alive(self) -> "SshServer":
+    def ensure_alive(self) -> SshServer:
         pid = self.process.pid if self.process else None
         if self.process is None or not self.process.alive() or not self._answers():
             raise SandboxError(f"sshd (pid {pid}, {self.host}:{self.port}) is not running{self._log_tail()}")
@@ -159,7 +172,7 @@ class SshServer:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "SshServer":
+    def __enter__(self) -> SshServer:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -179,9 +192,17 @@ class SshServer:
         """The server's public host key as ``ssh-ed25519 AAAA…`` (what the ``host_key`` extra pins)."""
         return public_key_line(self.host_key_file)
 
-    def airflow_connection(self, conn_id: str = "sandbox_ssh", *, connect_timeout: float = 5.0,
-                           cmd_timeout: float = 30.0, host_key: str | None = None,
-                           pin_host_key: bool = True, key_file: str | None = None, **extra) -> dict:
+    def airflow_connection(
+        self,
+        conn_id: str = "sandbox_ssh",
+        *,
+        connect_timeout: float = 5.0,
+        cmd_timeout: float = 30.0,
+        host_key: str | None = None,
+        pin_host_key: bool = True,
+        key_file: str | None = None,
+        **extra,
+    ) -> dict:
         """The JSON form of an Airflow SSH connection to this server (``AIRFLOW_CONN_<ID>``).
 
         The host key is pinned through the ``host_key`` extra (``host_key`` pins another key,

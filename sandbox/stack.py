@@ -32,8 +32,16 @@ MIRRORMAKER_NAME = "mm-sandbox-1"
 class Sandbox:
     """``with Sandbox(workdir, jmx=True, aws=True) as sb: sb.environment()``."""
 
-    def __init__(self, workdir: Path | None = None, *, store_kind: str = "opensearch", jmx: bool = True,
-                 aws: bool = True, airflow: bool = True, topics: tuple[str, ...] = SEED_TOPICS):
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        store_kind: str = "opensearch",
+        jmx: bool = True,
+        aws: bool = True,
+        airflow: bool = True,
+        topics: tuple[str, ...] = SEED_TOPICS,
+    ):
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kafka-monitor-sandbox-"))
         self.store_kind = store_kind
@@ -53,7 +61,7 @@ class Sandbox:
         self.plan: dict = {}
 
     # -- lifetime
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         try:
             self.broker = self.stack.enter_context(TansuBroker(self.workdir / "broker"))
             self.ssh = self.stack.enter_context(SshServer(self.workdir / "sshd"))
@@ -81,7 +89,7 @@ class Sandbox:
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -91,18 +99,30 @@ class Sandbox:
     def config(self, **overrides: Any) -> dict:
         assert self.mirrormaker is not None
         config: dict[str, Any] = {
-            "store": {"kind": self.store_kind, "conn_id": STORE_CONN_ID, "retention_days": 7,
-                      "initial_backoff_s": 0.1, "max_backoff_s": 0.5},
-            "mirrormakers": [self.mirrormaker.mirrormaker_config(
-                MIRRORMAKER_NAME, SSH_CONN_ID, connect_s=5, command_s=20, kill_grace_s=2, tool_timeout_ms=5000)],
+            "store": {
+                "kind": self.store_kind,
+                "conn_id": STORE_CONN_ID,
+                "retention_days": 7,
+                "initial_backoff_s": 0.1,
+                "max_backoff_s": 0.5,
+            },
+            "mirrormakers": [
+                self.mirrormaker.mirrormaker_config(
+                    MIRRORMAKER_NAME, SSH_CONN_ID, connect_s=5, command_s=20, kill_grace_s=2, tool_timeout_ms=5000
+                )
+            ],
         }
         if self.jvm is not None:
             config["jmx"] = {"timeout_s": 20, "targets": self.jvm.jmx_targets()}
         if self.aws is not None:
             config["cloudwatch"] = {
-                "enabled": True, "aws_conn_id": AWS_CONN_ID, "region": "ap-northeast-2",
-                "msk_cluster_name": "oasis-msk", "broker_ids": [1, 2, 3],
-                "mirrormaker_instance_ids": ["i-0a1b2c3d4e5f60718"], "consumer_group": SEED_GROUP,
+                "enabled": True,
+                "aws_conn_id": AWS_CONN_ID,
+                "region": "ap-northeast-2",
+                "msk_cluster_name": "oasis-msk",
+                "broker_ids": [1, 2, 3],
+                "mirrormaker_instance_ids": ["i-0a1b2c3d4e5f60718"],
+                "consumer_group": SEED_GROUP,
                 "drift_check_minutes": 60,
                 "kibana_url": "http://127.0.0.1:5601/app/dashboards#/view/kafka-monitor-mirrormaker-lag",
             }

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 from botocore.exceptions import ClientError
-
 from fixtures.aws import AWS_TEST_CONN_ID
+
 from sandbox.aws import MotoServer
 from sandbox.process import SandboxError, port_open, process_group_alive
 
@@ -95,6 +95,8 @@ def test_a_failed_start_names_the_part_and_leaves_no_process(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         server = MotoServer(tmp_path, port=taken.getsockname()[1], start_timeout=20)
-        with pytest.raises(SandboxError, match=r"moto_server on 127\.0\.0\.1:\d+ (exited with status|did not become ready)"):
+        with pytest.raises(
+            SandboxError, match=r"moto_server on 127\.0\.0\.1:\d+ (exited with status|did not become ready)"
+        ):
             server.start()
     assert not process_group_alive(server.pid)

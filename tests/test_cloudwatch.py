@@ -14,14 +14,14 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-
 from fixtures.aws import AWS_TEST_CONN_ID
-from kafka_monitor.cloudwatch import (
+
+from kafka_monitor.cloudwatch.dashboard import (
     CloudWatchError,
     DashboardValidationError,
     MemorySyncState,
@@ -34,23 +34,30 @@ from kafka_monitor.cloudwatch import (
     sync_dashboard,
     validate_dashboard,
 )
-from kafka_monitor.config import load_config, parse_config
-from kafka_monitor.documents import lag_documents
+from kafka_monitor.config.schema import load_config, parse_config
 from kafka_monitor.errors import ConfigError
+from kafka_monitor.store.documents import lag_documents
 from sandbox.faultproxy import FaultProxy
 from sandbox.process import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CONFIG = REPO / "include" / "kafka_monitor.yaml"
 GOLDEN = REPO / "tests" / "data" / "cloudwatch" / "seed_dashboard.json"
-SEED_TOPICS = ["topic-navilog2-post-json", "HEC_H_RECV_01", "btvplus-post-log-json", "topic-lgs5.0-json",
-               "topic-skt-search-log-json"]
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+SEED_TOPICS = [
+    "topic-navilog2-post-json",
+    "HEC_H_RECV_01",
+    "btvplus-post-log-json",
+    "topic-lgs5.0-json",
+    "topic-skt-search-log-json",
+]
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 # CloudWatch's throttling answer in the JSON protocol botocore speaks to it (awsQueryCompatible:
 # the query-protocol code travels in x-amzn-query-error).
-THROTTLE_BODY = json.dumps({"__type": "com.amazonaws.cloudwatch#ThrottlingException", "message": "Rate exceeded"}).encode()
+THROTTLE_BODY = json.dumps(
+    {"__type": "com.amazonaws.cloudwatch#ThrottlingException", "message": "Rate exceeded"}
+).encode()
 THROTTLE_HEADERS = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": "Throttling;Sender"}
 PUT_DASHBOARD = b'"DashboardBody"'  # only PutDashboard requests carry this member
 
@@ -80,8 +87,7 @@ def deployed_body(client, name: str = "kafka-monitor-all-in-one") -> dict:
 
 def changed_lines(diff: str, sign: str) -> list[str]:
     """The diff's added ("+") or removed ("-") lines, without indentation."""
-    return [line[1:].strip() for line in diff.splitlines()
-            if line.startswith(sign) and not line.startswith(sign * 3)]
+    return [line[1:].strip() for line in diff.splitlines() if line.startswith(sign) and not line.startswith(sign * 3)]
 
 
 class CallLog:
@@ -104,8 +110,13 @@ def console(aws):
     """A separate client, like someone using the AWS console."""
     import boto3
 
-    return boto3.client("cloudwatch", endpoint_url=aws.endpoint_url, region_name="ap-northeast-2",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "cloudwatch",
+        endpoint_url=aws.endpoint_url,
+        region_name="ap-northeast-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 # --------------------------------------------------------------------------- render
@@ -121,7 +132,9 @@ def test_seed_dashboard_has_the_source_documents_widgets():
     body = render_dashboard(load_config(SEED_CONFIG))
     instance = "i-0a1b2c3d4e5f60718"
     assert widget(body, "NetworkIn")["properties"]["metrics"] == [["AWS/EC2", "NetworkIn", "InstanceId", instance]]
-    assert widget(body, "CPUUtilization")["properties"]["metrics"] == [["AWS/EC2", "CPUUtilization", "InstanceId", instance]]
+    assert widget(body, "CPUUtilization")["properties"]["metrics"] == [
+        ["AWS/EC2", "CPUUtilization", "InstanceId", instance]
+    ]
 
     # MessagesInPerSec: one visible line per topic, the SUM of its three brokers' series.
     metrics = widget(body, "messages in per second")["properties"]["metrics"]
@@ -129,8 +142,13 @@ def test_seed_dashboard_has_the_source_documents_widgets():
     assert [line["label"] for line in lines] == SEED_TOPICS
     series = [m for m in metrics if isinstance(m[0], str)]
     assert {(m[5], m[7]) for m in series} == {(b, t) for b in ("1", "2", "3") for t in SEED_TOPICS}
-    assert all(m[:4] == ["AWS/Kafka", "MessagesInPerSec", "Cluster Name", "oasis-msk"] and m[4] == "Broker ID"
-               and m[6] == "Topic" and m[8]["visible"] is False for m in series)
+    assert all(
+        m[:4] == ["AWS/Kafka", "MessagesInPerSec", "Cluster Name", "oasis-msk"]
+        and m[4] == "Broker ID"
+        and m[6] == "Topic"
+        and m[8]["visible"] is False
+        for m in series
+    )
     by_id = {m[-1]["id"]: m for m in series}
     for line in lines:
         refs = line["expression"].removeprefix("SUM([").removesuffix("])").split(", ")
@@ -142,11 +160,17 @@ def test_seed_dashboard_has_the_source_documents_widgets():
         assert [r[5] for r in rows] == SEED_TOPICS
         for row in rows:
             assert row[:2] == ["AWS/Kafka", metric]
-            assert dict(zip(row[2:8:2], row[3:8:2])) == {"Consumer Group": "oasis-group", "Topic": row[5],
-                                                        "Cluster Name": "oasis-msk"}
+            assert dict(zip(row[2:8:2], row[3:8:2])) == {
+                "Consumer Group": "oasis-group",
+                "Topic": row[5],
+                "Cluster Name": "oasis-msk",
+            }
 
     [text] = [w for w in body["widgets"] if w["type"] == "text"]
-    assert "(https://kibana.example.internal/app/dashboards#/view/kafka-monitor-mirrormaker-lag)" in text["properties"]["markdown"]
+    assert (
+        "(https://kibana.example.internal/app/dashboards#/view/kafka-monitor-mirrormaker-lag)"
+        in text["properties"]["markdown"]
+    )
     assert all(w["properties"]["region"] == "ap-northeast-2" for w in body["widgets"] if w["type"] != "text")
 
 
@@ -191,7 +215,10 @@ def test_names_that_need_escaping_stay_intact_in_json_and_markdown():
 
 def test_kibana_link_is_optional_and_must_be_an_http_url():
     without = render_dashboard(make_config(kibana_url=None))
-    assert "cloudwatch.kibana\\_url" in next(w for w in without["widgets"] if w["type"] == "text")["properties"]["markdown"]
+    assert (
+        "cloudwatch.kibana\\_url"
+        in next(w for w in without["widgets"] if w["type"] == "text")["properties"]["markdown"]
+    )
 
     parens = render_dashboard(make_config(kibana_url="https://k.example/app#/view/x?_g=(time:(from:now-1h))"))
     assert "(https://k.example/app#/view/x?_g=%28time:%28from:now-1h%29%29)" in json.dumps(parens)
@@ -206,7 +233,15 @@ def test_published_lag_metrics_get_their_own_row():
     custom = widget(body, "custom metrics")
     assert (custom["x"], custom["y"], custom["width"]) == (0, 18, 24)
     assert custom["properties"]["metrics"][0][:8] == [
-        "KafkaMonitor", "TotalLag", "MirrorMaker", "mm-ec2-1", "ConsumerGroup", "oasis-group", "Topic", SEED_TOPICS[0]]
+        "KafkaMonitor",
+        "TotalLag",
+        "MirrorMaker",
+        "mm-ec2-1",
+        "ConsumerGroup",
+        "oasis-group",
+        "Topic",
+        SEED_TOPICS[0],
+    ]
     assert len(custom["properties"]["metrics"]) == 5
 
 
@@ -235,6 +270,7 @@ def _set(path, value):
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
+
     return mutate
 
 
@@ -242,34 +278,96 @@ MSG_WIDGET = "widget 3 ('MSK oasis-msk: messages in per second, per topic')"
 SUM_WIDGET = "widget 4 ('MirrorMaker lag on MSK: SumOffsetLag per topic (messages)')"
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (_set(["widgets", 4, "x"], 16), f"{SUM_WIDGET}: x + width = 28 runs past the 24-column grid"),
-    (_set(["widgets", 0, "width"], 0), "widget 0 ('MirrorMaker EC2: NetworkIn (bytes per 5 minutes)'): width: 0 is out of range (1..24)"),
-    (_set(["widgets", 1, "y"], -1), "widget 1 ('MirrorMaker EC2: CPUUtilization (%)'): y: -1 is out of range (>= 0)"),
-    (_set(["widgets", 1, "height"], "6"), "widget 1 ('MirrorMaker EC2: CPUUtilization (%)'): height: required integer, got '6'"),
-    (_set(["widgets", 2, "type"], "markdown"), "widget 2: type: 'markdown' is not one of metric, text, log, alarm, explorer"),
-    (_set(["widgets", 2, "properties"], {"markdown": " "}), "widget 2: properties.markdown: a text widget needs non-empty markdown"),
-    (lambda b: b["widgets"][4]["properties"].pop("region"), f"{SUM_WIDGET}: properties.region: required AWS region"),
-    (_set(["widgets", 3, "properties", "metrics", 1, 5], 1), f"{MSG_WIDGET}: properties.metrics[1][5]: must be a string, got int 1"),
-    (lambda b: b["widgets"][4]["properties"]["metrics"][0].pop(7), f"{SUM_WIDGET}: properties.metrics[0]: dimension name 'Cluster Name' has no value"),
-    (_set(["widgets", 3, "properties", "metrics", 0, 0, "expression"], "SUM([t0_b1, t0_b9])"),
-     f"{MSG_WIDGET}: properties.metrics[0][0].expression: 'SUM([t0_b1, t0_b9])' refers to unknown metric id 't0_b9'"),
-    (_set(["widgets", 3, "properties", "metrics", 2, 8, "id"], "t0_b1"), f"{MSG_WIDGET}: properties.metrics[2]: id 't0_b1' is already used by properties.metrics[1]"),
-    (_set(["widgets", 3, "properties", "metrics", 2, 8, "id"], "T0"), f"{MSG_WIDGET}: properties.metrics[2][8].id: 'T0' must start with a lower-case letter"),
-    (lambda b: b["widgets"][4]["properties"]["metrics"][0].insert(2, {"label": "x"}), f"{SUM_WIDGET}: properties.metrics[0][2]: the options object must be the last element"),
-    (_set(["widgets", 4, "properties", "metrics", 0, 8, "lable"], "typo"), f"{SUM_WIDGET}: properties.metrics[0][8].lable: unknown metric option"),
-    (_set(["widgets", 4, "properties", "metrics", 1], []), f"{SUM_WIDGET}: properties.metrics[1]: must be a non-empty array"),
-    (_set(["widgets", 4, "properties", "metrics"], []), f"{SUM_WIDGET}: properties.metrics: a metric widget needs a non-empty array"),
-    (_set(["widgets", 4, "properties", "stat"], "Avg"), f"{SUM_WIDGET}: properties.stat: 'Avg' is not a CloudWatch statistic"),
-    (_set(["widgets", 4, "properties", "period"], 45), f"{SUM_WIDGET}: properties.period: must be 1, 5, 10, 30 or a multiple of 60 seconds, got 45"),
-    (_set(["widgets", 4, "properties", "view"], "lines"), f"{SUM_WIDGET}: properties.view: 'lines' is not one of"),
-    (_set(["widgets", 5, "y"], 6), "widget 5 ('MirrorMaker lag on MSK: MaxOffsetLag per topic (messages)'): x/y: overlaps widget 3"),
-    (_set(["widgets", 0, "colour"], "red"), "widget 0 ('MirrorMaker EC2: NetworkIn (bytes per 5 minutes)'): colour: unknown widget field"),
-    (_set(["dashboardName"], "x"), "dashboardName: unknown top-level field"),
-    (_set(["periodOverride"], "always"), "periodOverride: 'always' must be 'auto' or 'inherit'"),
-    (lambda b: b.pop("widgets"), "widgets: required, an array of widget objects"),
-    (_set(["widgets", 4, "properties", "metrics", 0, 3], "그룹"), f"{SUM_WIDGET}: properties.metrics[0][3]: dimension 'Consumer Group' value must be ASCII"),
-])
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (_set(["widgets", 4, "x"], 16), f"{SUM_WIDGET}: x + width = 28 runs past the 24-column grid"),
+        (
+            _set(["widgets", 0, "width"], 0),
+            "widget 0 ('MirrorMaker EC2: NetworkIn (bytes per 5 minutes)'): width: 0 is out of range (1..24)",
+        ),
+        (
+            _set(["widgets", 1, "y"], -1),
+            "widget 1 ('MirrorMaker EC2: CPUUtilization (%)'): y: -1 is out of range (>= 0)",
+        ),
+        (
+            _set(["widgets", 1, "height"], "6"),
+            "widget 1 ('MirrorMaker EC2: CPUUtilization (%)'): height: required integer, got '6'",
+        ),
+        (
+            _set(["widgets", 2, "type"], "markdown"),
+            "widget 2: type: 'markdown' is not one of metric, text, log, alarm, explorer",
+        ),
+        (
+            _set(["widgets", 2, "properties"], {"markdown": " "}),
+            "widget 2: properties.markdown: a text widget needs non-empty markdown",
+        ),
+        (
+            lambda b: b["widgets"][4]["properties"].pop("region"),
+            f"{SUM_WIDGET}: properties.region: required AWS region",
+        ),
+        (
+            _set(["widgets", 3, "properties", "metrics", 1, 5], 1),
+            f"{MSG_WIDGET}: properties.metrics[1][5]: must be a string, got int 1",
+        ),
+        (
+            lambda b: b["widgets"][4]["properties"]["metrics"][0].pop(7),
+            f"{SUM_WIDGET}: properties.metrics[0]: dimension name 'Cluster Name' has no value",
+        ),
+        (
+            _set(["widgets", 3, "properties", "metrics", 0, 0, "expression"], "SUM([t0_b1, t0_b9])"),
+            f"{MSG_WIDGET}: properties.metrics[0][0].expression: 'SUM([t0_b1, t0_b9])' refers to unknown metric id 't0_b9'",
+        ),
+        (
+            _set(["widgets", 3, "properties", "metrics", 2, 8, "id"], "t0_b1"),
+            f"{MSG_WIDGET}: properties.metrics[2]: id 't0_b1' is already used by properties.metrics[1]",
+        ),
+        (
+            _set(["widgets", 3, "properties", "metrics", 2, 8, "id"], "T0"),
+            f"{MSG_WIDGET}: properties.metrics[2][8].id: 'T0' must start with a lower-case letter",
+        ),
+        (
+            lambda b: b["widgets"][4]["properties"]["metrics"][0].insert(2, {"label": "x"}),
+            f"{SUM_WIDGET}: properties.metrics[0][2]: the options object must be the last element",
+        ),
+        (
+            _set(["widgets", 4, "properties", "metrics", 0, 8, "lable"], "typo"),
+            f"{SUM_WIDGET}: properties.metrics[0][8].lable: unknown metric option",
+        ),
+        (
+            _set(["widgets", 4, "properties", "metrics", 1], []),
+            f"{SUM_WIDGET}: properties.metrics[1]: must be a non-empty array",
+        ),
+        (
+            _set(["widgets", 4, "properties", "metrics"], []),
+            f"{SUM_WIDGET}: properties.metrics: a metric widget needs a non-empty array",
+        ),
+        (
+            _set(["widgets", 4, "properties", "stat"], "Avg"),
+            f"{SUM_WIDGET}: properties.stat: 'Avg' is not a CloudWatch statistic",
+        ),
+        (
+            _set(["widgets", 4, "properties", "period"], 45),
+            f"{SUM_WIDGET}: properties.period: must be 1, 5, 10, 30 or a multiple of 60 seconds, got 45",
+        ),
+        (_set(["widgets", 4, "properties", "view"], "lines"), f"{SUM_WIDGET}: properties.view: 'lines' is not one of"),
+        (
+            _set(["widgets", 5, "y"], 6),
+            "widget 5 ('MirrorMaker lag on MSK: MaxOffsetLag per topic (messages)'): x/y: overlaps widget 3",
+        ),
+        (
+            _set(["widgets", 0, "colour"], "red"),
+            "widget 0 ('MirrorMaker EC2: NetworkIn (bytes per 5 minutes)'): colour: unknown widget field",
+        ),
+        (_set(["dashboardName"], "x"), "dashboardName: unknown top-level field"),
+        (_set(["periodOverride"], "always"), "periodOverride: 'always' must be 'auto' or 'inherit'"),
+        (lambda b: b.pop("widgets"), "widgets: required, an array of widget objects"),
+        (
+            _set(["widgets", 4, "properties", "metrics", 0, 3], "그룹"),
+            f"{SUM_WIDGET}: properties.metrics[0][3]: dimension 'Consumer Group' value must be ASCII",
+        ),
+    ],
+)
 def test_invalid_bodies_are_rejected_naming_widget_and_field(mutate, expected):
     with pytest.raises(DashboardValidationError) as caught:
         validate_dashboard(_mutated(mutate))
@@ -280,6 +378,7 @@ def test_every_problem_is_listed_not_only_the_first():
     def two_problems(body):
         body["widgets"][0]["width"] = 30
         body["widgets"][5]["properties"]["stat"] = "avg"
+
     with pytest.raises(DashboardValidationError) as caught:
         validate_dashboard(_mutated(two_problems))
     assert len(caught.value.problems) == 2
@@ -290,8 +389,19 @@ def test_valid_variants_pass():
     body = json.loads(GOLDEN.read_text())
     body["widgets"][4]["properties"]["stat"] = "p99.9"
     body["widgets"][4]["properties"]["metrics"][1] = ["...", "HEC_H_RECV_01", "Cluster Name", "oasis-msk"]
-    body["widgets"].append({"type": "alarm", "x": 0, "y": 18, "width": 6, "height": 3, "properties": {
-        "region": "ap-northeast-2", "alarms": ["arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:lag"]}})
+    body["widgets"].append(
+        {
+            "type": "alarm",
+            "x": 0,
+            "y": 18,
+            "width": 6,
+            "height": 3,
+            "properties": {
+                "region": "ap-northeast-2",
+                "alarms": ["arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:lag"],
+            },
+        }
+    )
     validate_dashboard(body)
     validate_dashboard({"widgets": []})
     with pytest.raises(DashboardValidationError, match="body must be a JSON object, got list"):
@@ -309,17 +419,25 @@ def test_cli_prints_the_golden_body():
 
 
 def test_cli_through_python_dash_m():
-    proc = subprocess.run([sys.executable, "-m", "kafka_monitor", "render-dashboard", "--config", str(SEED_CONFIG)],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kafka_monitor", "render-dashboard", "--config", str(SEED_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == json.loads(GOLDEN.read_text())
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (lambda d: d["cloudwatch"].update(broker_ids=[]), "cloudwatch.broker_ids"),
-    (lambda d: d.pop("cloudwatch"), "cloudwatch: the configuration has no cloudwatch section"),
-    (lambda d: d["cloudwatch"].update(consumer_group="그룹"), "dimension 'Consumer Group' value must be ASCII"),
-])
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: d["cloudwatch"].update(broker_ids=[]), "cloudwatch.broker_ids"),
+        (lambda d: d.pop("cloudwatch"), "cloudwatch: the configuration has no cloudwatch section"),
+        (lambda d: d["cloudwatch"].update(consumer_group="그룹"), "dimension 'Consumer Group' value must be ASCII"),
+    ],
+)
 def test_cli_exits_2_with_the_message(tmp_path, mutate, expected):
     data = seed_data()
     mutate(data)
@@ -435,8 +553,10 @@ def test_an_invalid_definition_is_rejected_before_any_aws_call(aws, aws_connecti
     before = aws.request_count()
     with pytest.raises(DashboardValidationError) as caught:
         sync_dashboard(config, state=state, now=T0)
-    assert "widget 4 ('MirrorMaker lag on MSK: SumOffsetLag per topic (messages)'): properties.metrics[0][3]: " \
-           "dimension 'Consumer Group' value must be ASCII" in str(caught.value)
+    assert (
+        "widget 4 ('MirrorMaker lag on MSK: SumOffsetLag per topic (messages)'): properties.metrics[0][3]: "
+        "dimension 'Consumer Group' value must be ASCII" in str(caught.value)
+    )
     assert aws.request_count() == before
     assert state.saves == 0
 
@@ -460,8 +580,10 @@ def test_bad_credentials_fail_with_the_cause(aws, aws_connection):
     with pytest.raises(CloudWatchError) as caught:
         sync_dashboard(make_config(), state=state, now=T0)
     assert caught.value.kind == "auth"
-    assert "CloudWatch GetDashboard for dashboard 'kafka-monitor-all-in-one' failed: InvalidClientTokenId (HTTP 403): " \
-           "The security token included in the request is invalid" in str(caught.value)
+    assert (
+        "CloudWatch GetDashboard for dashboard 'kafka-monitor-all-in-one' failed: InvalidClientTokenId (HTTP 403): "
+        "The security token included in the request is invalid" in str(caught.value)
+    )
     assert state.saves == 0
 
     # The same server with the IAM key it issued: the sync goes through.
@@ -478,8 +600,10 @@ def test_throttling_fails_with_the_cause_when_retries_run_out(aws, aws_connectio
         with pytest.raises(CloudWatchError) as caught:
             sync_dashboard(make_config(), state=state, now=T0)
         assert caught.value.kind == "throttled"
-        assert "CloudWatch GetDashboard for dashboard 'kafka-monitor-all-in-one' failed after 1 retries: " \
-               "Throttling (HTTP 400): Rate exceeded" in str(caught.value)
+        assert (
+            "CloudWatch GetDashboard for dashboard 'kafka-monitor-all-in-one' failed after 1 retries: "
+            "Throttling (HTTP 400): Rate exceeded" in str(caught.value)
+        )
         assert [s.outcome for s in proxy.seen] == ["failed 400", "failed 400"]
         assert aws.request_count() == before and state.saves == 0
 
@@ -490,23 +614,36 @@ def test_throttling_fails_with_the_cause_when_retries_run_out(aws, aws_connectio
 
 
 def test_put_refused_by_cloudwatch_reports_its_validation_messages(aws, aws_connection):
-    refusal = json.dumps({
-        "__type": "com.amazonaws.cloudwatch#InvalidParameterInput",
-        "message": "The dashboard body is invalid, there are 1 validation errors",
-        "dashboardValidationMessages": [{"DataPath": "/widgets/3/properties/metrics/1",
-                                         "Message": "Should NOT have more than 4 items"}],
-    }).encode()
+    refusal = json.dumps(
+        {
+            "__type": "com.amazonaws.cloudwatch#InvalidParameterInput",
+            "message": "The dashboard body is invalid, there are 1 validation errors",
+            "dashboardValidationMessages": [
+                {"DataPath": "/widgets/3/properties/metrics/1", "Message": "Should NOT have more than 4 items"}
+            ],
+        }
+    ).encode()
     with FaultProxy(aws.endpoint_url) as proxy:
         aws_connection(endpoint_url=proxy.url, config_kwargs={"retries": {"total_max_attempts": 1}})
-        proxy.fail_next(1, 400, refusal, headers={"Content-Type": "application/x-amz-json-1.0",
-                                                  "x-amzn-query-error": "InvalidParameterInput;Sender"},
-                        body_contains=PUT_DASHBOARD)
+        proxy.fail_next(
+            1,
+            400,
+            refusal,
+            headers={
+                "Content-Type": "application/x-amz-json-1.0",
+                "x-amzn-query-error": "InvalidParameterInput;Sender",
+            },
+            body_contains=PUT_DASHBOARD,
+        )
         state = MemorySyncState()
         with pytest.raises(CloudWatchError) as caught:
             sync_dashboard(make_config(), state=state, now=T0)
     assert caught.value.kind == "invalid"
     assert caught.value.validation_messages == ["/widgets/3/properties/metrics/1: Should NOT have more than 4 items"]
-    assert "CloudWatch PutDashboard for dashboard 'kafka-monitor-all-in-one' failed: InvalidParameterInput (HTTP 400)" in str(caught.value)
+    assert (
+        "CloudWatch PutDashboard for dashboard 'kafka-monitor-all-in-one' failed: InvalidParameterInput (HTTP 400)"
+        in str(caught.value)
+    )
     assert state.saves == 0
 
 
@@ -519,7 +656,7 @@ def test_put_accepted_with_warnings_surfaces_them(aws, aws_connection, caplog):
     with FaultProxy(aws.endpoint_url) as proxy:
         aws_connection(endpoint_url=proxy.url)
         proxy.rewrite_next(add_warning, body_contains=PUT_DASHBOARD)
-        with caplog.at_level("WARNING", logger="kafka_monitor.cloudwatch"):
+        with caplog.at_level("WARNING", logger="kafka_monitor.cloudwatch.dashboard"):
             result = sync_dashboard(make_config(), state=MemorySyncState(), now=T0)
     assert (result.action, result.validation_messages) == ("created", ["/widgets/2: Unknown markdown element"])
     assert "CloudWatch validation message: /widgets/2: Unknown markdown element" in caplog.text
@@ -531,7 +668,10 @@ def test_unreachable_endpoint_and_missing_connection_name_the_cause(aws, aws_con
         sync_dashboard(make_config(), state=MemorySyncState(), now=T0)
     assert caught.value.kind == "unreachable"
 
-    with pytest.raises(CloudWatchError, match=r"Airflow connection 'kafka_monitor_no_such_aws' \(cloudwatch.aws_conn_id\) is not defined") as caught:
+    with pytest.raises(
+        CloudWatchError,
+        match=r"Airflow connection 'kafka_monitor_no_such_aws' \(cloudwatch.aws_conn_id\) is not defined",
+    ) as caught:
         sync_dashboard(make_config(aws_conn_id="kafka_monitor_no_such_aws"), state=MemorySyncState(), now=T0)
     assert caught.value.kind == "connection"
 
@@ -554,7 +694,7 @@ def test_variable_state_reads_airflows_variable_and_ignores_garbage(monkeypatch)
     assert VariableSyncState(key="kafka_monitor_no_such_variable").load() is None
 
 
-STATE_PROBE_DAG = '''
+STATE_PROBE_DAG = """
 import json, os
 from datetime import datetime
 
@@ -566,8 +706,8 @@ with DAG("kafka_monitor_cloudwatch_state_probe", schedule=None, catchup=False,
 
     @task
     def sync(stamp: str) -> dict:
-        from kafka_monitor import cloudwatch
-        from kafka_monitor.config import parse_config
+        from kafka_monitor.cloudwatch import dashboard as cloudwatch
+        from kafka_monitor.config.schema import parse_config
 
         config = parse_config(json.loads(os.environ["PROBE_CONFIG"]))
         result = cloudwatch.sync_dashboard(config, state=cloudwatch.VariableSyncState(),
@@ -584,7 +724,7 @@ if __name__ == "__main__":
     assert run.state == "success", run.state
     from airflow.models.variable import Variable  # the metadata DB's copy, read directly
     print("STORED=" + Variable.get("kafka_monitor_dashboard_sync"))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -601,13 +741,17 @@ def test_variable_state_survives_between_airflow_task_runs(aws, airflow, tmp_pat
 
     proc = subprocess.run(
         [sys.executable, str(dags / "cloudwatch_state_probe.py")],
-        env=airflow.environment({
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            f"AIRFLOW_CONN_{AWS_TEST_CONN_ID.upper()}": aws.airflow_connection_json(),
-            "PROBE_CONFIG": json.dumps(data),
-            "PROBE_OUT": str(out),
-        }),
-        capture_output=True, text=True, timeout=240,
+        env=airflow.environment(
+            {
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+                f"AIRFLOW_CONN_{AWS_TEST_CONN_ID.upper()}": aws.airflow_connection_json(),
+                "PROBE_CONFIG": json.dumps(data),
+                "PROBE_OUT": str(out),
+            }
+        ),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     first, second = [json.loads(line) for line in out.read_text().splitlines()]
@@ -624,11 +768,24 @@ def test_variable_state_survives_between_airflow_task_runs(aws, airflow, tmp_pat
 def summaries(topics, group="oasis-group", minute=T0, lags=(5, 0, 7)):
     docs = []
     for topic in topics:
-        rows = [{"partition": p, "lag": lag, "current_offset": 1, "log_end_offset": 1 + (lag or 0)}
-                for p, lag in enumerate(lags)]
-        docs += [d for d in lag_documents(index_prefix="kafka-lag", minute=minute, mirrormaker="mm-ec2-1", group=group,
-                                          topic=topic, rows=rows, group_state="Stable", collected_at=minute)
-                 if d.source["doc_type"] == "topic_summary"]
+        rows = [
+            {"partition": p, "lag": lag, "current_offset": 1, "log_end_offset": 1 + (lag or 0)}
+            for p, lag in enumerate(lags)
+        ]
+        docs += [
+            d
+            for d in lag_documents(
+                index_prefix="kafka-lag",
+                minute=minute,
+                mirrormaker="mm-ec2-1",
+                group=group,
+                topic=topic,
+                rows=rows,
+                group_state="Stable",
+                collected_at=minute,
+            )
+            if d.source["doc_type"] == "topic_summary"
+        ]
     return docs
 
 
@@ -636,36 +793,52 @@ def test_lag_summaries_become_custom_metrics(aws, aws_connection):
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     hook = AwsBaseHook(aws_conn_id=AWS_TEST_CONN_ID, client_type="cloudwatch")
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     report = publish_lag_metrics(hook, "KafkaMonitor", summaries(SEED_TOPICS[:2], minute=now), now=now)
     assert (report.published, report.requests, report.rejected) == (4, 1, [])
 
     client = hook.conn
     stats = client.get_metric_statistics(
-        Namespace="KafkaMonitor", MetricName="TotalLag", StartTime=now - MINUTE, EndTime=now + MINUTE, Period=60,
-        Statistics=["Maximum"], Dimensions=[{"Name": "MirrorMaker", "Value": "mm-ec2-1"},
-                                            {"Name": "ConsumerGroup", "Value": "oasis-group"},
-                                            {"Name": "Topic", "Value": SEED_TOPICS[1]}])
+        Namespace="KafkaMonitor",
+        MetricName="TotalLag",
+        StartTime=now - MINUTE,
+        EndTime=now + MINUTE,
+        Period=60,
+        Statistics=["Maximum"],
+        Dimensions=[
+            {"Name": "MirrorMaker", "Value": "mm-ec2-1"},
+            {"Name": "ConsumerGroup", "Value": "oasis-group"},
+            {"Name": "Topic", "Value": SEED_TOPICS[1]},
+        ],
+    )
     assert [p["Maximum"] for p in stats["Datapoints"]] == [12.0]
-    names = {(m["MetricName"], tuple(d["Value"] for d in m["Dimensions"]))
-             for m in client.list_metrics(Namespace="KafkaMonitor")["Metrics"]}
+    names = {
+        (m["MetricName"], tuple(d["Value"] for d in m["Dimensions"]))
+        for m in client.list_metrics(Namespace="KafkaMonitor")["Metrics"]
+    }
     assert ("MaxLag", ("mm-ec2-1", "oasis-group", SEED_TOPICS[0])) in names and len(names) == 4
 
 
 def test_lag_metrics_are_batched_within_the_api_limit(aws, aws_connection):
     client = cloudwatch_client(make_config().cloudwatch)
     calls = CallLog(client)
-    now = datetime.now(timezone.utc)
-    report = publish_lag_metrics(client, "KafkaMonitor", summaries([f"t-{i}" for i in range(1100)], minute=now), now=now)
+    now = datetime.now(UTC)
+    report = publish_lag_metrics(
+        client, "KafkaMonitor", summaries([f"t-{i}" for i in range(1100)], minute=now), now=now
+    )
     assert (report.published, report.requests) == (2200, 3)
     assert calls.take() == ["PutMetricData"] * 3
 
 
 def test_unusable_summaries_are_reported_after_the_rest_is_published(aws, aws_connection):
     client = cloudwatch_client(make_config().cloudwatch)
-    now = datetime.now(timezone.utc)
-    docs = summaries(["good"], minute=now) + summaries(["bad"], group="그룹", minute=now) \
-        + summaries(["unknown"], minute=now, lags=(None,)) + summaries(["old"], minute=now - timedelta(days=15))
+    now = datetime.now(UTC)
+    docs = (
+        summaries(["good"], minute=now)
+        + summaries(["bad"], group="그룹", minute=now)
+        + summaries(["unknown"], minute=now, lags=(None,))
+        + summaries(["old"], minute=now - timedelta(days=15))
+    )
     with pytest.raises(CloudWatchError) as caught:
         publish_lag_metrics(client, "KafkaMonitor", docs, now=now)
     report = caught.value.report

@@ -13,9 +13,10 @@ import threading
 import time
 
 import pytest
-
 from fixtures.sshd import HANG, HANG_IGNORING_TERM, process_gone
-from kafka_monitor.collect import (
+
+from kafka_monitor.config.schema import MirrorMaker
+from kafka_monitor.lag.ssh import (
     CollectionError,
     RemoteOutput,
     TopicCollection,
@@ -23,7 +24,6 @@ from kafka_monitor.collect import (
     run_describe,
     run_remote,
 )
-from kafka_monitor.config import MirrorMaker
 from sandbox.sshd import SshServer, generate_key, public_key_line
 
 GROUP = "oasis-group"
@@ -33,8 +33,17 @@ FAST = {"connect_s": 3, "command_s": 1.2, "kill_grace_s": 0.5, "tool_timeout_ms"
 
 def kafka26_describe(rows: list[tuple]) -> str:
     """stdout of Kafka 2.6 ``--describe --group`` (ConsumerGroupCommand.scala@2.6.0 printOffsets)."""
-    header = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
-              "CLIENT-ID")
+    header = (
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+    )
     cells = [tuple("-" if v is None else str(v) for v in row) for row in rows]
     width = lambda i: max([15] + [len(c[i]) for c in cells])  # noqa: E731 - max(15, longest value)
     fmt = f"%-{width(0)}s %-{width(1)}s %-10s %-15s %-15s %-15s %-{width(6)}s %-{width(7)}s %s"
@@ -60,8 +69,12 @@ LOG4J_WARN = "[2026-11-22 02:00:01,123] WARN [AdminClient clientId=adminclient-1
 
 def mirrormaker(kafka, conn_id: str, **timeouts) -> MirrorMaker:
     return MirrorMaker(
-        name="mm-sandbox-1", ssh_conn_id=conn_id, kafka_home=str(kafka.home),
-        bootstrap_servers=["source-kafka-1.example.internal:9092"], group=GROUP, topics=[TOPIC],
+        name="mm-sandbox-1",
+        ssh_conn_id=conn_id,
+        kafka_home=str(kafka.home),
+        bootstrap_servers=["source-kafka-1.example.internal:9092"],
+        group=GROUP,
+        topics=[TOPIC],
         timeouts=timeouts or {"connect_s": 5, "command_s": 10, "kill_grace_s": 1, "tool_timeout_ms": 5000},
     )
 
@@ -86,7 +99,10 @@ def test_collect_topic_returns_this_topics_rows_sorted_by_partition(ssh_connecti
     assert {r["group"] for r in collection.rows} == {GROUP}
     by_partition = {r["partition"]: r for r in collection.rows}
     assert (by_partition[0]["current_offset"], by_partition[0]["log_end_offset"], by_partition[0]["lag"]) == (
-        98765432109, 98765432209, 100)
+        98765432109,
+        98765432209,
+        100,
+    )
     assert (by_partition[1]["current_offset"], by_partition[1]["lag"]) == (None, None)
     assert by_partition[2]["consumer_id"] == member(0)[0]
     assert by_partition[2]["host"] == "/10.0.0.5"
@@ -160,7 +176,7 @@ def test_a_group_without_any_partition_is_reported(ssh_connection, fake_kafka):
 
 
 def test_a_failing_tool_reports_its_stderr(ssh_connection, fake_kafka):
-    stderr = ("/opt/kafka/bin/kafka-run-class.sh: line 330: exec: java: not found\n")
+    stderr = "/opt/kafka/bin/kafka-run-class.sh: line 330: exec: java: not found\n"
     kafka = fake_kafka(stderr=stderr, exit_status=127)
     mm = mirrormaker(kafka, ssh_connection())
     error = raised(run_describe, mm)
@@ -179,8 +195,10 @@ def test_a_failing_command_without_a_known_cause_is_remote_command_failed(ssh_co
 
 def test_a_jvm_that_cannot_start_is_classified_by_the_parser(ssh_connection, fake_kafka):
     # What kafka-run-class.sh does when JMX_PORT reaches the tool on a MirrorMaker host.
-    stderr = ("Error: Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: 9997; "
-              "nested exception is: \n\tjava.net.BindException: Address already in use\n")
+    stderr = (
+        "Error: Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: 9997; "
+        "nested exception is: \n\tjava.net.BindException: Address already in use\n"
+    )
     kafka = fake_kafka(stderr=stderr, exit_status=1)
     error = raised(collect_topic, mirrormaker(kafka, ssh_connection()), TOPIC)
     assert error.kind == "jvm_startup"
@@ -188,10 +206,13 @@ def test_a_jvm_that_cannot_start_is_classified_by_the_parser(ssh_connection, fak
     assert error.output.exit_status == 1
 
 
-@pytest.mark.parametrize("behaviour, status", [
-    pytest.param(HANG, 124, id="ends-on-TERM"),
-    pytest.param(HANG_IGNORING_TERM, 137, id="ignores-TERM"),
-])
+@pytest.mark.parametrize(
+    "behaviour, status",
+    [
+        pytest.param(HANG, 124, id="ends-on-TERM"),
+        pytest.param(HANG_IGNORING_TERM, 137, id="ignores-TERM"),
+    ],
+)
 def test_a_hanging_tool_is_ended_by_the_remote_timeout(ssh_connection, fake_kafka, behaviour, status):
     kafka = fake_kafka(behaviour)
     mm = mirrormaker(kafka, ssh_connection(), **FAST)
@@ -245,11 +266,14 @@ def test_an_unknown_host_key_is_never_added(ssh_connection, fake_kafka, monkeypa
     assert not (tmp_path / ".ssh" / "known_hosts").exists()
 
 
-@pytest.mark.parametrize("extra", [
-    {"no_host_key_check": True, "pin_host_key": False},
-    {"no_host_key_check": "true"},
-    {"allow_host_key_change": True},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"no_host_key_check": True, "pin_host_key": False},
+        {"no_host_key_check": "true"},
+        {"allow_host_key_change": True},
+    ],
+)
 def test_connections_that_skip_host_key_checks_are_refused(ssh_connection, fake_kafka, extra):
     conn_id = ssh_connection("mm_insecure", **extra)
     kafka = fake_kafka(stdout=kafka26_describe(ROWS))

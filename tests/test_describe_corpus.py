@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_monitor.describe import ERROR_KINDS, parse_describe
+from kafka_monitor.lag.describe import ERROR_KINDS, parse_describe
 
 CORPUS = Path(__file__).resolve().parent / "data" / "describe_corpus"
 CASES = sorted(p.stem for p in CORPUS.glob("*.json"))

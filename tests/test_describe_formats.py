@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kafka_monitor.describe import (
+from kafka_monitor.lag.describe import (
     ERROR_KINDS,
     DescribeParseError,
     DescribeResult,
@@ -99,13 +99,25 @@ def print_0_10_0(con: Console, rows: list[Assignment], missing: str = "unknown")
 
 def print_0_10_2(con: Console, rows: list[Assignment], use_new_consumer: bool = True) -> None:
     """CGC@0.11.0.2 printAssignment: "%-30s %-10s %-15s %-15s %-10s %-50s" then "%-30s %s" (no separator)."""
-    con.print("\n%-30s %-10s %-15s %-15s %-10s %-50s" % ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID"))
+    con.print(
+        "\n%-30s %-10s %-15s %-15s %-10s %-50s"
+        % ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID")
+    )
     if use_new_consumer:
         con.print("%-30s %s" % ("HOST", "CLIENT-ID"))
     con.println()
     for a in rows:
-        con.print("%-30s %-10s %-15s %-15s %-10s %-50s" % (
-            cell(a.topic), cell(a.partition), cell(a.offset), cell(a.log_end_offset), cell(a.lag), cell(a.consumer_id)))
+        con.print(
+            "%-30s %-10s %-15s %-15s %-10s %-50s"
+            % (
+                cell(a.topic),
+                cell(a.partition),
+                cell(a.offset),
+                cell(a.log_end_offset),
+                cell(a.lag),
+                cell(a.consumer_id),
+            )
+        )
         if use_new_consumer:
             con.print("%-30s %s" % (cell(a.host), cell(a.client_id)))
         con.println()
@@ -117,10 +129,23 @@ def print_1_1(con: Console, rows: list[Assignment]) -> None:
     max_cid = max([15] + [len(cell(a.consumer_id)) for a in rows])
     max_host = max([15] + [len(cell(a.host)) for a in rows])
     fmt = "\n%" + str(-max_topic) + "s %-10s %-15s %-15s %-15s %" + str(-max_cid) + "s %" + str(-max_host) + "s %s"
-    con.print(fmt % ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"))
+    con.print(
+        fmt % ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+    )
     for a in rows:
-        con.print(fmt % (cell(a.topic), cell(a.partition), cell(a.offset), cell(a.log_end_offset), cell(a.lag),
-                         cell(a.consumer_id), cell(a.host), cell(a.client_id)))
+        con.print(
+            fmt
+            % (
+                cell(a.topic),
+                cell(a.partition),
+                cell(a.offset),
+                cell(a.log_end_offset),
+                cell(a.lag),
+                cell(a.consumer_id),
+                cell(a.host),
+                cell(a.client_id),
+            )
+        )
     con.println()
 
 
@@ -131,12 +156,24 @@ def _offsets_format(rows: list[Assignment], verbose: bool) -> str:
     max_cid = max([15] + [len(cell(a.consumer_id)) for a in rows])
     max_host = max([15] + [len(cell(a.host)) for a in rows])
     middle = "%-10s %-15s %-15s %-15s %-15s" if verbose else "%-10s %-15s %-15s %-15s"
-    return ("\n%" + str(-max_group) + "s %" + str(-max_topic) + "s " + middle
-            + " %" + str(-max_cid) + "s %" + str(-max_host) + "s %s")
+    return (
+        "\n%"
+        + str(-max_group)
+        + "s %"
+        + str(-max_topic)
+        + "s "
+        + middle
+        + " %"
+        + str(-max_cid)
+        + "s %"
+        + str(-max_host)
+        + "s %s"
+    )
 
 
-def print_groups(con: Console, groups: dict[str, tuple[str, list[Assignment]]], *, version: str = "2.6",
-                 verbose: bool = False) -> None:
+def print_groups(
+    con: Console, groups: dict[str, tuple[str, list[Assignment]]], *, version: str = "2.6", verbose: bool = False
+) -> None:
     """printOffsets for 2.3+: groups in TreeMap order, state messages, one table per group.
 
     version "2.6": Scala println (final newline); "3.8": Java printf with no final newline;
@@ -155,12 +192,25 @@ def print_groups(con: Console, groups: dict[str, tuple[str, list[Assignment]]], 
         if not rows:
             continue
         fmt = _offsets_format(rows, verbose)
-        header = ("GROUP", "TOPIC", "PARTITION") + (("LEADER-EPOCH",) if verbose else ()) + (
-            "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+        header = (
+            ("GROUP", "TOPIC", "PARTITION")
+            + (("LEADER-EPOCH",) if verbose else ())
+            + ("CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+        )
         con.print(fmt % header)
         for a in rows:
-            values = (a.group, cell(a.topic), cell(a.partition)) + ((cell(a.leader_epoch),) if verbose else ()) + (
-                cell(a.offset), cell(a.log_end_offset), cell(a.lag), cell(a.consumer_id), cell(a.host), cell(a.client_id))
+            values = (
+                (a.group, cell(a.topic), cell(a.partition))
+                + ((cell(a.leader_epoch),) if verbose else ())
+                + (
+                    cell(a.offset),
+                    cell(a.log_end_offset),
+                    cell(a.lag),
+                    cell(a.consumer_id),
+                    cell(a.host),
+                    cell(a.client_id),
+                )
+            )
             con.print(fmt % values)
         if version != "3.8":
             con.println()
@@ -184,8 +234,14 @@ def expected_rows(assignments: list[Assignment], *, group: str | None = "keep", 
         row = {"group": a.group if group == "keep" else group, "topic": a.topic, "partition": a.partition}
         if epoch:
             row["leader_epoch"] = a.leader_epoch
-        row.update(current_offset=a.offset, log_end_offset=a.log_end_offset, lag=a.lag,
-                   consumer_id=a.consumer_id, host=a.host, client_id=a.client_id)
+        row.update(
+            current_offset=a.offset,
+            log_end_offset=a.log_end_offset,
+            lag=a.lag,
+            consumer_id=a.consumer_id,
+            host=a.host,
+            client_id=a.client_id,
+        )
         rows.append(row)
     return sorted(rows, key=lambda r: (r["group"] or "", r["topic"], r["partition"]))
 
@@ -227,9 +283,16 @@ def test_0_10_0_owner_layout_with_overflowing_group_and_topic():
     assert result.errors == [] and result.unparsed == []
     by_partition = {r["partition"]: r for r in result.rows}
     assert by_partition[0] == {
-        "group": long_group, "topic": long_topic, "partition": 0, "current_offset": 1187734,
-        "log_end_offset": 1187790, "lag": 56, "consumer_id": None, "host": "/10.0.0.5",
-        "client_id": "consumer-2", "owner": "consumer-2_/10.0.0.5",
+        "group": long_group,
+        "topic": long_topic,
+        "partition": 0,
+        "current_offset": 1187734,
+        "log_end_offset": 1187790,
+        "lag": 56,
+        "consumer_id": None,
+        "host": "/10.0.0.5",
+        "client_id": "consumer-2",
+        "owner": "consumer-2_/10.0.0.5",
     }
     # split on the LAST "_": client ids may hold underscores
     assert (by_partition[1]["client_id"], by_partition[1]["host"]) == ("my_client", "/10.0.0.6")
@@ -240,11 +303,14 @@ def test_0_10_0_owner_layout_with_overflowing_group_and_topic():
     assert result.group_states == {}
 
 
-@pytest.mark.parametrize(("line", "kind", "state"), [
-    ("Consumer group `mm-dc1` does not exist or is rebalancing.", "group_missing_or_rebalancing", None),  # 0.10.0
-    ("Consumer group `mm-dc1` does not exist.", "group_not_found", None),  # 0.10.1
-    ("Consumer group `mm-dc1` is rebalancing.", None, "PreparingRebalance"),  # 0.10.1
-])
+@pytest.mark.parametrize(
+    ("line", "kind", "state"),
+    [
+        ("Consumer group `mm-dc1` does not exist or is rebalancing.", "group_missing_or_rebalancing", None),  # 0.10.0
+        ("Consumer group `mm-dc1` does not exist.", "group_not_found", None),  # 0.10.1
+        ("Consumer group `mm-dc1` is rebalancing.", None, "PreparingRebalance"),  # 0.10.1
+    ],
+)
 def test_0_10_messages_on_stdout(line, kind, state):
     result = parse_describe(line + "\n", "", "mm-dc1")
     assert result.rows == []
@@ -259,12 +325,18 @@ def test_0_10_messages_on_stdout(line, kind, state):
 # --------------------------------------------------------------------------- 0.10.2 - 1.0
 
 
-@pytest.mark.parametrize("group", [
-    "mm",  # ids of 41 characters: padded to 50
-    "mm-dc1-to", "mm-dc1-to-",  # ids of 48 and 49 characters: padded
-    "mm-dc1-to-d", "mm-dc1-to-dc", "mm-dc1-to-dc2",  # 50, 51, 52: the id fills its columns or runs into HOST
-    "mirrormaker-production-eu-west-1-to-us-east-1",  # id of 83 characters
-])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "mm",  # ids of 41 characters: padded to 50
+        "mm-dc1-to",
+        "mm-dc1-to-",  # ids of 48 and 49 characters: padded
+        "mm-dc1-to-d",
+        "mm-dc1-to-dc",
+        "mm-dc1-to-dc2",  # 50, 51, 52: the id fills its columns or runs into HOST
+        "mirrormaker-production-eu-west-1-to-us-east-1",  # id of 83 characters
+    ],
+)
 def test_0_10_2_consumer_id_glued_to_host(group):
     members = [mm_member(group, 0), mm_member(group, 1, host="/10.20.4.12")]
     rows = [
@@ -274,8 +346,10 @@ def test_0_10_2_consumer_id_glued_to_host(group):
         Assignment(group, None, None, None, None, **members[1]),  # a member without partitions
     ]
     con = Console()
-    con.eprintln("Note: This will only show information about consumers that use the Java consumer API "
-                 "(non-ZooKeeper-based consumers).\n")
+    con.eprintln(
+        "Note: This will only show information about consumers that use the Java consumer API "
+        "(non-ZooKeeper-based consumers).\n"
+    )
     print_0_10_2(con, rows)
     if len(members[0]["consumer_id"]) >= 50:
         assert members[0]["consumer_id"] + "/10.20.4.11" in con.stdout  # really glued
@@ -323,8 +397,10 @@ def test_0_10_2_to_2_2_messages_without_leading_newline():
 def test_1_1_to_2_2_dynamic_widths_without_group_column():
     group = "mirrormaker-production-eu-west-1-to-us-east-1"
     m0, m1 = mm_member(group, 0), mm_member(group, 1, host="/10.20.4.120")
-    rows = [Assignment(group, "eu-west-1.customer-profile-updates", p, 1000 + p, 1000 + 2 * p, **(m0 if p % 2 else m1))
-            for p in range(6)]
+    rows = [
+        Assignment(group, "eu-west-1.customer-profile-updates", p, 1000 + p, 1000 + 2 * p, **(m0 if p % 2 else m1))
+        for p in range(6)
+    ]
     rows.append(Assignment(group, "orders", 0, None, 77, None, None, None))  # no consumer, no offset
     con = Console()
     con.eprintln("Note: This will not show information about old Zookeeper-based consumers.")  # 1.1
@@ -344,14 +420,21 @@ def several_groups() -> dict[str, tuple[str, list[Assignment]]]:
     app = "payments app"  # group ids may hold spaces
     kgo = {"consumer_id": "kafka go client-1c2d3e4f", "host": "/10.30.1.9", "client_id": "kafka go client"}
     return {
-        mm: ("Stable", [Assignment(mm, "orders", p, 1190000 + p, 1190050 + p, **mm_member(mm, p % 2))
-                        for p in JAVA_HASH_ORDER_12]),
+        mm: (
+            "Stable",
+            [Assignment(mm, "orders", p, 1190000 + p, 1190050 + p, **mm_member(mm, p % 2)) for p in JAVA_HASH_ORDER_12],
+        ),
         app: ("Stable", [Assignment(app, "payments", 0, 5, 9, **kgo), Assignment(app, "payments", 1, 7, 7, **kgo)]),
         "console-consumer-51234": ("Empty", []),  # an Empty group with no offsets: only the message
         "logstash": ("Empty", [Assignment("logstash", "dc2.orders", 0, 3321, 3390)]),
         "mm-rebalancing": ("PreparingRebalance", [Assignment("mm-rebalancing", "orders", 0, 10, 12)]),
-        "spark-streaming": ("Stable", [Assignment("spark-streaming", "dc2.orders", 0, None, 3390, **kgo),
-                                       Assignment("spark-streaming", None, None, None, None, **kgo)]),
+        "spark-streaming": (
+            "Stable",
+            [
+                Assignment("spark-streaming", "dc2.orders", 0, None, 3390, **kgo),
+                Assignment("spark-streaming", None, None, None, None, **kgo),
+            ],
+        ),
     }
 
 
@@ -366,8 +449,12 @@ def test_2_3_plus_several_groups(version):
     for result in both_ways(con):
         assert result.rows == expected_rows([a for _, rows in groups.values() for a in rows])
         assert result.group_states == {
-            "mm-dc1-to-dc2": "Stable", "payments app": "Stable", "spark-streaming": "Stable",
-            "console-consumer-51234": "Empty", "logstash": "Empty", "mm-rebalancing": "PreparingRebalance",
+            "mm-dc1-to-dc2": "Stable",
+            "payments app": "Stable",
+            "spark-streaming": "Stable",
+            "console-consumer-51234": "Empty",
+            "logstash": "Empty",
+            "mm-rebalancing": "PreparingRebalance",
         }
         assert result.errors == [] and result.unparsed == []
         # rows by partition number, whatever order the tool printed them in
@@ -381,8 +468,10 @@ def test_errors_between_tables_are_all_kept():
     con = Console()
     print_groups(con, groups)
     for result in both_ways(con):
-        assert [(e.kind, e.group) for e in result.errors] == [("group_not_found", "aaa-gone"),
-                                                              ("group_not_found", "nnn-gone")]
+        assert [(e.kind, e.group) for e in result.errors] == [
+            ("group_not_found", "aaa-gone"),
+            ("group_not_found", "nnn-gone"),
+        ]
         assert result.error == result.errors[0]
         assert len(result.rows) == len(expected_rows([a for _, rows in groups.values() for a in rows]))
         assert "aaa-gone" not in result.group_states
@@ -419,8 +508,10 @@ def test_value_outside_64_bits_is_a_malformed_row_not_a_wrong_number():
 
 
 def test_4x_verbose_leader_epoch_and_leaderless_partitions():
-    rows = [Assignment("mm2", "orders", p, 100 + p, 110 + p, "c-1-uuid", "/10.0.0.1", "c-1", leader_epoch=3)
-            for p in range(3)]
+    rows = [
+        Assignment("mm2", "orders", p, 100 + p, 110 + p, "c-1-uuid", "/10.0.0.1", "c-1", leader_epoch=3)
+        for p in range(3)
+    ]
     rows.append(Assignment("mm2", "orders", 3, 42, None, "c-1-uuid", "/10.0.0.1", "c-1", leader_epoch=None))
     con = Console()
     print_groups(con, {"mm2": ("Stable", rows)}, version="4.x", verbose=True)
@@ -436,9 +527,29 @@ def test_3_8_log4j_line_glued_to_a_row_without_newline():
     rows = [Assignment("g", "orders", p, 10, 20, "c-1-uuid", "/10.0.0.1", "c-1") for p in range(3)]
     fmt = _offsets_format(rows, False)
     log = "[2024-01-04 07:41:32,504] WARN [AdminClient clientId=adminclient-1] Connection to node 2 was disconnected. (org.apache.kafka.clients.NetworkClient)\n"
-    text = fmt % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+    text = fmt % (
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+    )
     for i, a in enumerate(rows):
-        text += fmt % (a.group, a.topic, a.partition, a.offset, a.log_end_offset, a.lag, a.consumer_id, a.host, a.client_id)
+        text += fmt % (
+            a.group,
+            a.topic,
+            a.partition,
+            a.offset,
+            a.log_end_offset,
+            a.lag,
+            a.consumer_id,
+            a.host,
+            a.client_id,
+        )
         if i == 0:
             text += log  # stderr written between two printf calls of stdout
     result = parse_describe(text)
@@ -450,11 +561,17 @@ def test_log4j_note_and_jvm_noise_around_a_table():
     rows = [Assignment("g", "orders", 0, 10, 20)]
     con = Console()
     con.eprintln("SLF4J: Class path contains multiple SLF4J bindings.")
-    con.eprintln("OpenJDK 64-Bit Server VM warning: If the number of processors is expected to increase from one, then you should configure the number of parallel GC threads appropriately using -XX:ParallelGCThreads=N")
+    con.eprintln(
+        "OpenJDK 64-Bit Server VM warning: If the number of processors is expected to increase from one, then you should configure the number of parallel GC threads appropriately using -XX:ParallelGCThreads=N"
+    )
     con.eprintln("Picked up JAVA_TOOL_OPTIONS: -Dfile.encoding=UTF-8")
-    con.eprintln("[2021-03-02 10:15:01,442] WARN The configuration 'group.id' was supplied but isn't a known config. (org.apache.kafka.clients.admin.AdminClientConfig)")
+    con.eprintln(
+        "[2021-03-02 10:15:01,442] WARN The configuration 'group.id' was supplied but isn't a known config. (org.apache.kafka.clients.admin.AdminClientConfig)"
+    )
     print_groups(con, {"g": ("Stable", rows)})
-    con.eprintln("[2021-03-02 10:15:02,001] ERROR [AdminClient clientId=adminclient-1] Uncaught error (org.apache.kafka.clients.admin.KafkaAdminClient)")
+    con.eprintln(
+        "[2021-03-02 10:15:02,001] ERROR [AdminClient clientId=adminclient-1] Uncaught error (org.apache.kafka.clients.admin.KafkaAdminClient)"
+    )
     for result in both_ways(con, "g"):
         assert result.rows == expected_rows(rows)
         assert result.errors == [] and result.unparsed == []
@@ -464,42 +581,87 @@ def test_log4j_note_and_jvm_noise_around_a_table():
 # --------------------------------------------------------------------------- errors
 
 
-TIMEOUT_DETAIL = ("org.apache.kafka.common.errors.TimeoutException: Call(callName=describeConsumerGroups, "
-                  "deadlineMs=1704350498106, tries=1, nextAllowedTryMs=1704350498207) timed out at 1704350498107 after 1 attempt(s)")
+TIMEOUT_DETAIL = (
+    "org.apache.kafka.common.errors.TimeoutException: Call(callName=describeConsumerGroups, "
+    "deadlineMs=1704350498106, tries=1, nextAllowedTryMs=1704350498207) timed out at 1704350498107 after 1 attempt(s)"
+)
 
 
-@pytest.mark.parametrize(("message", "trace", "kind", "detail", "exception", "group"), [
-    (f"Executing consumer group command failed due to {TIMEOUT_DETAIL}",
-     [f"java.util.concurrent.ExecutionException: {TIMEOUT_DETAIL}",
-      "\tat org.apache.kafka.common.internals.KafkaFutureImpl.wrapAndThrow(KafkaFutureImpl.java:45)",
-      "Caused by: " + TIMEOUT_DETAIL],
-     "timeout", TIMEOUT_DETAIL, "java.util.concurrent.ExecutionException", None),
-    ("Executing consumer group command failed due to null",
-     ["java.lang.NullPointerException",
-      "\tat kafka.admin.ConsumerGroupCommand$ConsumerGroupService.$anonfun$collectGroupsOffsets$6(ConsumerGroupCommand.scala:579)"],
-     "tool_exception", "null", "java.lang.NullPointerException", None),
-    ("Executing consumer group command failed due to java.lang.IllegalArgumentException: Invalid negative offset",
-     ["java.util.concurrent.ExecutionException: java.lang.IllegalArgumentException: Invalid negative offset",
-      "\tat kafka.admin.ConsumerGroupCommand$.main(ConsumerGroupCommand.scala:63)"],
-     "tool_exception", "java.lang.IllegalArgumentException: Invalid negative offset",
-     "java.util.concurrent.ExecutionException", None),
-    ("Executing consumer group command failed due to java.lang.IllegalArgumentException: GroupId dc1-mm2 is not a consumer group (connect).",
-     ["java.util.concurrent.ExecutionException: java.lang.IllegalArgumentException: GroupId dc1-mm2 is not a consumer group (connect).",
-      "\t... 5 more"],
-     "not_consumer_group", "java.lang.IllegalArgumentException: GroupId dc1-mm2 is not a consumer group (connect).",
-     "java.util.concurrent.ExecutionException", "dc1-mm2"),
-    ("Executing consumer group command failed due to org.apache.kafka.common.errors.GroupIdNotFoundException: Group mm-gone not found.",
-     ["java.util.concurrent.ExecutionException: org.apache.kafka.common.errors.GroupIdNotFoundException: Group mm-gone not found."],
-     "group_not_found", "org.apache.kafka.common.errors.GroupIdNotFoundException: Group mm-gone not found.",
-     "java.util.concurrent.ExecutionException", "mm-gone"),
-    ("Consumer group 'mm-gone' does not exist.", [], "group_not_found", "Consumer group 'mm-gone' does not exist.",
-     None, "mm-gone"),
-])
+@pytest.mark.parametrize(
+    ("message", "trace", "kind", "detail", "exception", "group"),
+    [
+        (
+            f"Executing consumer group command failed due to {TIMEOUT_DETAIL}",
+            [
+                f"java.util.concurrent.ExecutionException: {TIMEOUT_DETAIL}",
+                "\tat org.apache.kafka.common.internals.KafkaFutureImpl.wrapAndThrow(KafkaFutureImpl.java:45)",
+                "Caused by: " + TIMEOUT_DETAIL,
+            ],
+            "timeout",
+            TIMEOUT_DETAIL,
+            "java.util.concurrent.ExecutionException",
+            None,
+        ),
+        (
+            "Executing consumer group command failed due to null",
+            [
+                "java.lang.NullPointerException",
+                "\tat kafka.admin.ConsumerGroupCommand$ConsumerGroupService.$anonfun$collectGroupsOffsets$6(ConsumerGroupCommand.scala:579)",
+            ],
+            "tool_exception",
+            "null",
+            "java.lang.NullPointerException",
+            None,
+        ),
+        (
+            "Executing consumer group command failed due to java.lang.IllegalArgumentException: Invalid negative offset",
+            [
+                "java.util.concurrent.ExecutionException: java.lang.IllegalArgumentException: Invalid negative offset",
+                "\tat kafka.admin.ConsumerGroupCommand$.main(ConsumerGroupCommand.scala:63)",
+            ],
+            "tool_exception",
+            "java.lang.IllegalArgumentException: Invalid negative offset",
+            "java.util.concurrent.ExecutionException",
+            None,
+        ),
+        (
+            "Executing consumer group command failed due to java.lang.IllegalArgumentException: GroupId dc1-mm2 is not a consumer group (connect).",
+            [
+                "java.util.concurrent.ExecutionException: java.lang.IllegalArgumentException: GroupId dc1-mm2 is not a consumer group (connect).",
+                "\t... 5 more",
+            ],
+            "not_consumer_group",
+            "java.lang.IllegalArgumentException: GroupId dc1-mm2 is not a consumer group (connect).",
+            "java.util.concurrent.ExecutionException",
+            "dc1-mm2",
+        ),
+        (
+            "Executing consumer group command failed due to org.apache.kafka.common.errors.GroupIdNotFoundException: Group mm-gone not found.",
+            [
+                "java.util.concurrent.ExecutionException: org.apache.kafka.common.errors.GroupIdNotFoundException: Group mm-gone not found."
+            ],
+            "group_not_found",
+            "org.apache.kafka.common.errors.GroupIdNotFoundException: Group mm-gone not found.",
+            "java.util.concurrent.ExecutionException",
+            "mm-gone",
+        ),
+        (
+            "Consumer group 'mm-gone' does not exist.",
+            [],
+            "group_not_found",
+            "Consumer group 'mm-gone' does not exist.",
+            None,
+            "mm-gone",
+        ),
+    ],
+)
 def test_tool_errors_are_classified(message, trace, kind, detail, exception, group):
     con = Console()
-    con.eprintln("[2024-01-04 07:41:32,504] WARN [AdminClient clientId=adminclient-1] Connection to node -1 "
-                 "(kafka-src-01/10.20.0.5:9093) could not be established. Broker may not be available. "
-                 "(org.apache.kafka.clients.NetworkClient)")
+    con.eprintln(
+        "[2024-01-04 07:41:32,504] WARN [AdminClient clientId=adminclient-1] Connection to node -1 "
+        "(kafka-src-01/10.20.0.5:9093) could not be established. Broker may not be available. "
+        "(org.apache.kafka.clients.NetworkClient)"
+    )
     print_error(con, message, trace)
     for result in both_ways(con, "asked"):
         assert result.rows == [] and result.group_states == {}
@@ -522,25 +684,50 @@ def test_a_logged_exception_before_the_trace_does_not_take_its_place():
     assert result.error.exception == "java.lang.NullPointerException"
 
 
-@pytest.mark.parametrize(("stdout", "stderr", "message"), [
-    ("", "Error: Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: 9999; nested exception is: \n"
-         "\tjava.net.BindException: Address already in use\n",
-     "Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: 9999; nested exception is:"),
-    ("", "Error: Could not find or load main class kafka.admin.ConsumerGroupCommand\n"
-         "Caused by: java.lang.ClassNotFoundException: kafka.admin.ConsumerGroupCommand\n",
-     "Could not find or load main class kafka.admin.ConsumerGroupCommand"),
-    ("", "Error occurred during initialization of VM\nCould not reserve enough space for 4194304KB object heap\n",
-     "Error occurred during initialization of VM\nCould not reserve enough space for 4194304KB object heap"),
-    ("", "Error: JAVA_HOME is not set and could not be found.\n", "JAVA_HOME is not set and could not be found."),
-    ("", "bash: line 1: kafka-consumer-groups.sh: command not found\n", "bash: line 1: kafka-consumer-groups.sh: command not found"),
-    ("", "/opt/kafka/bin/kafka-run-class.sh: line 342: /usr/lib/jvm/java-17/bin/java: No such file or directory\n",
-     "/opt/kafka/bin/kafka-run-class.sh: line 342: /usr/lib/jvm/java-17/bin/java: No such file or directory"),
-    ("", 'Exception in thread "main" java.lang.UnsupportedClassVersionError: kafka/admin/ConsumerGroupCommand has been compiled by a more recent version of the Java Runtime\n',
-     "kafka/admin/ConsumerGroupCommand has been compiled by a more recent version of the Java Runtime"),
-    ("", "Unrecognized VM option 'UseConcMarkSweepGC'\nError: Could not create the Java Virtual Machine.\n"
-         "Error: A fatal exception has occurred. Program will exit.\n",
-     "Unrecognized VM option 'UseConcMarkSweepGC'"),
-])
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "message"),
+    [
+        (
+            "",
+            "Error: Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: 9999; nested exception is: \n"
+            "\tjava.net.BindException: Address already in use\n",
+            "Exception thrown by the agent : java.rmi.server.ExportException: Port already in use: 9999; nested exception is:",
+        ),
+        (
+            "",
+            "Error: Could not find or load main class kafka.admin.ConsumerGroupCommand\n"
+            "Caused by: java.lang.ClassNotFoundException: kafka.admin.ConsumerGroupCommand\n",
+            "Could not find or load main class kafka.admin.ConsumerGroupCommand",
+        ),
+        (
+            "",
+            "Error occurred during initialization of VM\nCould not reserve enough space for 4194304KB object heap\n",
+            "Error occurred during initialization of VM\nCould not reserve enough space for 4194304KB object heap",
+        ),
+        ("", "Error: JAVA_HOME is not set and could not be found.\n", "JAVA_HOME is not set and could not be found."),
+        (
+            "",
+            "bash: line 1: kafka-consumer-groups.sh: command not found\n",
+            "bash: line 1: kafka-consumer-groups.sh: command not found",
+        ),
+        (
+            "",
+            "/opt/kafka/bin/kafka-run-class.sh: line 342: /usr/lib/jvm/java-17/bin/java: No such file or directory\n",
+            "/opt/kafka/bin/kafka-run-class.sh: line 342: /usr/lib/jvm/java-17/bin/java: No such file or directory",
+        ),
+        (
+            "",
+            'Exception in thread "main" java.lang.UnsupportedClassVersionError: kafka/admin/ConsumerGroupCommand has been compiled by a more recent version of the Java Runtime\n',
+            "kafka/admin/ConsumerGroupCommand has been compiled by a more recent version of the Java Runtime",
+        ),
+        (
+            "",
+            "Unrecognized VM option 'UseConcMarkSweepGC'\nError: Could not create the Java Virtual Machine.\n"
+            "Error: A fatal exception has occurred. Program will exit.\n",
+            "Unrecognized VM option 'UseConcMarkSweepGC'",
+        ),
+    ],
+)
 def test_jvm_startup_failures(stdout, stderr, message):
     for result in (parse_describe(stdout, stderr, "g"), parse_describe(stdout + stderr, "", "g")):
         assert result.error is not None
@@ -550,7 +737,9 @@ def test_jvm_startup_failures(stdout, stderr, message):
 
 
 def test_unknown_error_text_is_a_tool_exception():
-    result = parse_describe("\nError: Executing consumer group command failed due to Failed to construct kafka consumer\n")
+    result = parse_describe(
+        "\nError: Executing consumer group command failed due to Failed to construct kafka consumer\n"
+    )
     assert (result.error.kind, result.error.message) == ("tool_exception", "Failed to construct kafka consumer")
 
 
@@ -601,14 +790,17 @@ def test_crlf_line_ends():
     assert parse_describe(con.stdout.replace("\n", "\r\n")).rows == expected_rows(rows)
 
 
-@pytest.mark.parametrize("text", [
-    "mm-dc1-to-dc2\nlogstash\nconsole-consumer-51234\n",  # --list
-    "\nGROUP           CONSUMER-ID                                HOST            CLIENT-ID       #PARTITIONS\n"
-    "mm-dc1-to-dc2   mm-dc1-to-dc2-0-3f2a1c9e-8b7d-4e6f-9a0b   /10.20.4.11     mm-dc1-to-dc2-0 2\n",  # --members
-    "\nGROUP           TOPIC           PARTITION  START-OFFSET\nshare-g         orders          0          15\n",  # share groups
-    "<html><body>502 Bad Gateway</body></html>\n",
-    "\x00\x01\x02 binary \xff",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mm-dc1-to-dc2\nlogstash\nconsole-consumer-51234\n",  # --list
+        "\nGROUP           CONSUMER-ID                                HOST            CLIENT-ID       #PARTITIONS\n"
+        "mm-dc1-to-dc2   mm-dc1-to-dc2-0-3f2a1c9e-8b7d-4e6f-9a0b   /10.20.4.11     mm-dc1-to-dc2-0 2\n",  # --members
+        "\nGROUP           TOPIC           PARTITION  START-OFFSET\nshare-g         orders          0          15\n",  # share groups
+        "<html><body>502 Bad Gateway</body></html>\n",
+        "\x00\x01\x02 binary \xff",
+    ],
+)
 def test_foreign_output_raises_the_parser_error(text):
     with pytest.raises(DescribeParseError, match="not kafka-consumer-groups.sh --describe output"):
         parse_describe(text, "", "g")

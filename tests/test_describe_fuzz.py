@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import test_describe_formats as fmt
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import test_describe_formats as fmt
-from kafka_monitor.describe import ERROR_KINDS, INTERNAL_ERROR, DescribeParseError, DescribeResult, parse_describe
+from kafka_monitor.lag.describe import ERROR_KINDS, INTERNAL_ERROR, DescribeParseError, DescribeResult, parse_describe
 
 # Bounded so the module stays well under 20 s on a busy 2-core machine.
 QUICK = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -25,7 +25,17 @@ FUZZ = settings(max_examples=300, **QUICK)
 ROUND_TRIP = settings(max_examples=60, **QUICK)
 STATES = {"Stable", "Empty", "PreparingRebalance"}
 INT64 = st.integers(-(2**63), 2**63 - 1)
-ROW_KEYS = {"group", "topic", "partition", "current_offset", "log_end_offset", "lag", "consumer_id", "host", "client_id"}
+ROW_KEYS = {
+    "group",
+    "topic",
+    "partition",
+    "current_offset",
+    "log_end_offset",
+    "lag",
+    "consumer_id",
+    "host",
+    "client_id",
+}
 
 
 def parse_or_parser_error(stdout, stderr="", group=None) -> DescribeResult | None:
@@ -70,13 +80,16 @@ SAMPLE_LINES = [
     "GROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID",
     "GROUP           TOPIC           PARTITION  LEADER-EPOCH    CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID",
     "TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID",
-    "%-30s %-10s %-15s %-15s %-10s %-50s%-30s %s" % ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"),
-    "%-30s %-30s %-10s %-15s %-15s %-15s %s" % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "OWNER"),
+    "%-30s %-10s %-15s %-15s %-10s %-50s%-30s %s"
+    % ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"),
+    "%-30s %-30s %-10s %-15s %-15s %-15s %s"
+    % ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "OWNER"),
     "g               orders          0          5               9               4               c-1-uuid        /10.0.0.1       c-1",
     "g               orders          1          -               9               -               -               -               -",
     "g               -               -          -               -               -               c-1-uuid        /10.0.0.1       c-1",
     "orders          0          5               9               4               c-1-uuid        /10.0.0.1       c-1",
-    "%-30s %-10s %-15s %-15s %-10s %-50s%-30s %s" % ("orders", 0, 5, 9, 4, "mm-dc1-to-dc2-0-3f2a1c9e-8b7d-4e6f-9a0b-1c2d3e4f5a6b", "/10.0.0.1", "mm-dc1-to-dc2-0"),
+    "%-30s %-10s %-15s %-15s %-10s %-50s%-30s %s"
+    % ("orders", 0, 5, 9, 4, "mm-dc1-to-dc2-0-3f2a1c9e-8b7d-4e6f-9a0b-1c2d3e4f5a6b", "/10.0.0.1", "mm-dc1-to-dc2-0"),
     "%-30s %-30s %-10s %-15s %-15s %-15s %s" % ("g", "orders", 0, "unknown", 9, "unknown", "c_/10.0.0.1"),
     "",
     " ",
@@ -125,7 +138,8 @@ def identifier(max_size: int = 40, spaces: bool = True) -> st.SearchStrategy[str
     alphabet = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r" + ("" if spaces else " /"))
     anything = st.text(alphabet, min_size=1, max_size=max_size)
     words = st.lists(st.from_regex(r"[a-z0-9-]{1,12}", fullmatch=True), min_size=1, max_size=5).map(
-        lambda ws: (" " if spaces else "-").join(ws)[:max_size])  # "kafka go client" (kafka-go#1147)
+        lambda ws: (" " if spaces else "-").join(ws)[:max_size]
+    )  # "kafka go client" (kafka-go#1147)
     return (anything | words).filter(lambda s: s == s.strip() and s != "-" and not s[0].isspace())
 
 
@@ -141,7 +155,11 @@ def assignments(draw, group: str, *, spaces: bool = True, epoch: bool = False, o
     for topic, partition in keys:
         member = draw(st.booleans())
         row = fmt.Assignment(
-            group, topic, partition, draw(OFFSET), draw(OFFSET),
+            group,
+            topic,
+            partition,
+            draw(OFFSET),
+            draw(OFFSET),
             consumer_id=None if owner or not member else draw(identifier(90, spaces)),
             host=draw(HOSTS) if member else None,
             client_id=draw(identifier(40, spaces)) if member else None,
@@ -241,7 +259,7 @@ def test_damaged_output(data, version):
         if edit == "cut":
             text = text[:at]
         elif edit == "delete":
-            text = text[:at] + text[at + data.draw(st.integers(1, 40)):]
+            text = text[:at] + text[at + data.draw(st.integers(1, 40)) :]
         elif edit == "insert":
             text = text[:at] + data.draw(st.text(max_size=20)) + text[at:]
         else:

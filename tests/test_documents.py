@@ -1,16 +1,16 @@
-"""The documents kafka-monitor indexes (kafka_monitor.documents): ids, p-fields, summary maths."""
+"""The documents kafka-monitor indexes (kafka_monitor.store.documents): ids, p-fields, summary maths."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafka_monitor.documents import (
+from kafka_monitor.store.documents import (
     LAG_DOC_PARTITION,
     LAG_DOC_SUMMARY,
     daily_index,
@@ -20,20 +20,34 @@ from kafka_monitor.documents import (
     status_document,
 )
 
-MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=timezone.utc)
+MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=UTC)
 KST = timezone(timedelta(hours=9))
 
 
 def row(partition, lag, current=100, consumer="consumer-1", host="/10.0.0.5", client="mm-client"):
     end = None if current is None or lag is None else current + lag
-    return {"partition": partition, "current_offset": current, "log_end_offset": end, "lag": lag,
-            "consumer_id": consumer, "host": host, "client_id": client}
+    return {
+        "partition": partition,
+        "current_offset": current,
+        "log_end_offset": end,
+        "lag": lag,
+        "consumer_id": consumer,
+        "host": host,
+        "client_id": client,
+    }
 
 
 def docs_for(rows, minute=MINUTE, collected_at=None, run_id="run-1", **subject):
     args = {"mirrormaker": "mm-1", "group": "oasis-group", "topic": "orders", **subject}
-    return lag_documents(index_prefix="kafka-lag", minute=minute, rows=rows, group_state="Stable",
-                         collected_at=collected_at or minute + timedelta(seconds=7), run_id=run_id, **args)
+    return lag_documents(
+        index_prefix="kafka-lag",
+        minute=minute,
+        rows=rows,
+        group_state="Stable",
+        collected_at=collected_at or minute + timedelta(seconds=7),
+        run_id=run_id,
+        **args,
+    )
 
 
 def summary_of(docs):
@@ -46,21 +60,29 @@ def summary_of(docs):
 
 def test_a_retry_of_the_same_minute_gets_the_same_ids():
     rows = [row(0, 5), row(1, 7)]
-    first = docs_for(rows, minute=MINUTE + timedelta(seconds=3), collected_at=MINUTE + timedelta(seconds=5),
-                     run_id="scheduled__1")
-    retry = docs_for(rows, minute=MINUTE + timedelta(seconds=59), collected_at=MINUTE + timedelta(minutes=3),
-                     run_id="scheduled__1-retry")
+    first = docs_for(
+        rows, minute=MINUTE + timedelta(seconds=3), collected_at=MINUTE + timedelta(seconds=5), run_id="scheduled__1"
+    )
+    retry = docs_for(
+        rows,
+        minute=MINUTE + timedelta(seconds=59),
+        collected_at=MINUTE + timedelta(minutes=3),
+        run_id="scheduled__1-retry",
+    )
     assert [d.id for d in first] == [d.id for d in retry]
     assert len({d.id for d in first}) == 3  # two partitions + the summary, all distinct
     assert all(re.fullmatch(r"[0-9a-f]{40}", d.id) for d in first)
 
 
-@pytest.mark.parametrize("change", [
-    {"minute": MINUTE + timedelta(minutes=1)},
-    {"mirrormaker": "mm-2"},
-    {"group": "other-group"},
-    {"topic": "orders2"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"minute": MINUTE + timedelta(minutes=1)},
+        {"mirrormaker": "mm-2"},
+        {"group": "other-group"},
+        {"topic": "orders2"},
+    ],
+)
 def test_ids_differ_for_another_minute_host_group_or_topic(change):
     base = docs_for([row(0, 5)])
     other = docs_for([row(0, 5)], **change)
@@ -76,11 +98,11 @@ def test_ids_do_not_collide_when_parts_contain_the_separator_characters():
 
 def test_the_scheduled_minute_is_truncated_in_utc():
     local = datetime(2026, 11, 23, 8, 59, 42, 123, tzinfo=KST)  # 2026-11-22 23:59:42 UTC
-    assert minute_of(local) == datetime(2026, 11, 22, 23, 59, tzinfo=timezone.utc)
+    assert minute_of(local) == datetime(2026, 11, 22, 23, 59, tzinfo=UTC)
     [doc, _] = docs_for([row(0, 1)], minute=local)
     assert doc.index == "kafka-lag-2026.11.22"
     assert doc.source["@timestamp"] == "2026-11-22T23:59:00Z"
-    assert daily_index("kafka-lag", datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)) == "kafka-lag-2026.11.23"
+    assert daily_index("kafka-lag", datetime(2026, 11, 23, 0, 0, tzinfo=UTC)) == "kafka-lag-2026.11.23"
     with pytest.raises(ValueError, match="timezone-aware"):
         minute_of(datetime(2026, 11, 22, 10, 15))
 
@@ -119,11 +141,21 @@ def test_lag_beyond_32_bits_is_kept_exactly():
 def test_partition_document_fields_match_the_index_contract():
     [doc, _] = docs_for([row(3, 9, current=41, consumer="c-7", host="/10.1.2.3", client="mm-c")])
     assert doc.source == {
-        "@timestamp": "2026-11-22T10:15:00Z", "doc_type": "partition", "mirrormaker": "mm-1",
-        "group": "oasis-group", "topic": "orders", "group_state": "Stable",
-        "collected_at": "2026-11-22T10:15:07Z", "run_id": "run-1", "partition": 3,
-        "current_offset": 41, "log_end_offset": 50, "lag": 9, "consumer_id": "c-7",
-        "host": "/10.1.2.3", "client_id": "mm-c",
+        "@timestamp": "2026-11-22T10:15:00Z",
+        "doc_type": "partition",
+        "mirrormaker": "mm-1",
+        "group": "oasis-group",
+        "topic": "orders",
+        "group_state": "Stable",
+        "collected_at": "2026-11-22T10:15:07Z",
+        "run_id": "run-1",
+        "partition": 3,
+        "current_offset": 41,
+        "log_end_offset": 50,
+        "lag": 9,
+        "consumer_id": "c-7",
+        "host": "/10.1.2.3",
+        "client_id": "mm-c",
     }
 
 
@@ -131,8 +163,12 @@ def test_partition_document_fields_match_the_index_contract():
 
 
 def test_summary_totals_max_and_counts():
-    rows = [row(0, 0, consumer="c-1"), row(1, 5, consumer="c-1"), row(2, 12, consumer="c-2"),
-            row(3, None, current=None, consumer=None, host=None, client=None)]
+    rows = [
+        row(0, 0, consumer="c-1"),
+        row(1, 5, consumer="c-1"),
+        row(2, 12, consumer="c-2"),
+        row(3, None, current=None, consumer=None, host=None, client=None),
+    ]
     summary = summary_of(docs_for(rows))
     assert summary["partition_count"] == 4
     assert summary["total_lag"] == 17
@@ -169,18 +205,32 @@ def test_no_rows_still_gives_a_summary():
 
 
 def status(**overrides):
-    args = dict(index_prefix="kafka-monitor-status", minute=MINUTE, source="lag",
-                subject={"mirrormaker": "mm-1", "group": "oasis-group", "topic": "orders"}, status="ok",
-                duration_ms=12.345, row_count=3, collected_at=MINUTE + timedelta(seconds=9), run_id="r",
-                try_number=1)
+    args = dict(
+        index_prefix="kafka-monitor-status",
+        minute=MINUTE,
+        source="lag",
+        subject={"mirrormaker": "mm-1", "group": "oasis-group", "topic": "orders"},
+        status="ok",
+        duration_ms=12.345,
+        row_count=3,
+        collected_at=MINUTE + timedelta(seconds=9),
+        run_id="r",
+        try_number=1,
+    )
     args.update(overrides)
     return status_document(**args)
 
 
 def test_status_id_is_per_subject_and_minute_so_a_retry_overwrites_its_status():
     ok = status()
-    failed_retry = status(status="error", error_kind="ssh_timeout", error_message="timed out", try_number=2,
-                          collected_at=MINUTE + timedelta(seconds=50), duration_ms=25000.0)
+    failed_retry = status(
+        status="error",
+        error_kind="ssh_timeout",
+        error_message="timed out",
+        try_number=2,
+        collected_at=MINUTE + timedelta(seconds=50),
+        duration_ms=25000.0,
+    )
     reordered = status(subject={"topic": "orders", "group": "oasis-group", "mirrormaker": "mm-1"})
     assert ok.id == failed_retry.id == reordered.id
     assert ok.id != status(minute=MINUTE + timedelta(minutes=1)).id

@@ -38,10 +38,19 @@ AWS_CONN = "e2e_aws"
 
 def base_config(mm_host: MirrorMakerHost, **store) -> dict:
     return {
-        "store": {"kind": "opensearch", "conn_id": STORE_CONN, "initial_backoff_s": 0.05, "max_backoff_s": 0.2,
-                  "max_retries": 1, **store},
-        "mirrormakers": [mm_host.mirrormaker_config(
-            "mm-1", SSH_CONN, connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000)],
+        "store": {
+            "kind": "opensearch",
+            "conn_id": STORE_CONN,
+            "initial_backoff_s": 0.05,
+            "max_backoff_s": 0.2,
+            "max_retries": 1,
+            **store,
+        },
+        "mirrormakers": [
+            mm_host.mirrormaker_config(
+                "mm-1", SSH_CONN, connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000
+            )
+        ],
     }
 
 
@@ -56,10 +65,14 @@ def run_dag(airflow, tmp_path: Path, config: dict, connections: dict[str, dict],
 def task_states(airflow, task_id: str) -> dict[str, str]:
     """{rendered map index: state} of the latest run's task instances."""
     with sqlite3.connect(airflow.home / "airflow.db") as db:
-        run_id = db.execute("select run_id from dag_run where dag_id='kafka_monitor' "
-                            "order by id desc limit 1").fetchone()[0]
-        rows = db.execute("select rendered_map_index, map_index, state from task_instance "
-                          "where dag_id='kafka_monitor' and task_id=? and run_id=?", (task_id, run_id)).fetchall()
+        run_id = db.execute(
+            "select run_id from dag_run where dag_id='kafka_monitor' order by id desc limit 1"
+        ).fetchone()[0]
+        rows = db.execute(
+            "select rendered_map_index, map_index, state from task_instance "
+            "where dag_id='kafka_monitor' and task_id=? and run_id=?",
+            (task_id, run_id),
+        ).fetchall()
     return {label or str(index): state for label, index, state in rows}
 
 
@@ -72,14 +85,20 @@ def healthy_run(airflow_home, ssh_server, search_store, mirrormaker_host, jmx_jv
     search_store.reset()
     moto_server.reset()
     tmp = tmp_path_factory.mktemp("e2e")
-    conns = {SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
-             STORE_CONN: search_store.airflow_connection("opensearch"),
-             AWS_CONN: moto_server.airflow_connection()}
+    conns = {
+        SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
+        STORE_CONN: search_store.airflow_connection("opensearch"),
+        AWS_CONN: moto_server.airflow_connection(),
+    }
     config = base_config(mirrormaker_host)
     config["jmx"] = {"timeout_s": 20, "targets": jmx_jvm.jmx_targets()}
     config["cloudwatch"] = {
-        "aws_conn_id": AWS_CONN, "region": "ap-northeast-2", "msk_cluster_name": "oasis-msk",
-        "broker_ids": [1, 2, 3], "mirrormaker_instance_ids": ["i-0a1b2c3d4e5f60718"], "consumer_group": SEED_GROUP,
+        "aws_conn_id": AWS_CONN,
+        "region": "ap-northeast-2",
+        "msk_cluster_name": "oasis-msk",
+        "broker_ids": [1, 2, 3],
+        "mirrormaker_instance_ids": ["i-0a1b2c3d4e5f60718"],
+        "consumer_group": SEED_GROUP,
     }
     proc = run_dag(airflow_home, tmp, config, conns)
     truth = {topic: mirrormaker_host.truth(topic) for topic in SEED_TOPICS}
@@ -161,7 +180,8 @@ def test_running_the_same_minute_again_leaves_the_same_documents(healthy_run, se
 
 
 def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
-        airflow_home, ssh_server, search_store, tansu_broker, mirrormaker_host, tmp_path):
+    airflow_home, ssh_server, search_store, tansu_broker, mirrormaker_host, tmp_path
+):
     """sshd stopped; wrong host key (no command runs); a hanging tool (bounded, nothing left on
     the host); a vanished group — each in its own mapped task, beside a healthy one."""
     search_store.reset()
@@ -184,8 +204,11 @@ def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
     config["mirrormakers"] += [
         {**mm_ok, "name": "mm-sshd-down", "ssh_conn_id": "e2e_down"},
         {**canary_host.mirrormaker_config("mm-wrong-key", "e2e_wrong_key")},
-        {**hanging.mirrormaker_config("mm-hang", SSH_CONN, connect_s=5, command_s=3, kill_grace_s=1,
-                                      tool_timeout_ms=2000)},
+        {
+            **hanging.mirrormaker_config(
+                "mm-hang", SSH_CONN, connect_s=5, command_s=3, kill_grace_s=1, tool_timeout_ms=2000
+            )
+        },
         {**mm_ok, "name": "mm-no-group", "group": "vanished-group"},
     ]
     conns = {
@@ -229,14 +252,14 @@ def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
     assert "host key" in output.lower() and "vanished-group" in output
 
 
-def test_store_down_fails_the_task_and_reports_nothing_indexed(
-        airflow_home, ssh_server, mirrormaker_host, tmp_path):
+def test_store_down_fails_the_task_and_reports_nothing_indexed(airflow_home, ssh_server, mirrormaker_host, tmp_path):
     closed_port = free_port()
     config = base_config(mirrormaker_host)
     config["mirrormakers"][0]["topics"] = ["HEC_H_RECV_01"]
-    conns = {SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
-             STORE_CONN: {"conn_type": "opensearch", "host": "127.0.0.1", "port": closed_port,
-                          "extra": {"use_ssl": False}}}
+    conns = {
+        SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
+        STORE_CONN: {"conn_type": "opensearch", "host": "127.0.0.1", "port": closed_port, "extra": {"use_ssl": False}},
+    }
     proc = run_dag(airflow_home, tmp_path, config, conns)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0

@@ -14,8 +14,9 @@ from sandbox.faultproxy import FaultProxy
 from sandbox.process import free_port, port_open
 
 
-def call(url: str, method: str, path: str, body: bytes | None = None, timeout: float = 5.0,
-         chunked: bool = False) -> tuple[int, bytes]:
+def call(
+    url: str, method: str, path: str, body: bytes | None = None, timeout: float = 5.0, chunked: bool = False
+) -> tuple[int, bytes]:
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:

@@ -1,4 +1,4 @@
-"""JMX snapshots (kafka_monitor.jmx) against the test bed's real JVMs, and their documents in the
+"""JMX snapshots (kafka_monitor.jmx.snapshot) against the test bed's real JVMs, and their documents in the
 real search store: values read back as the JVM holds them, one JVM run per target, credentials
 never on a command line, every fault bounded and reported with a status document."""
 
@@ -12,21 +12,21 @@ import subprocess
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from fixtures.jvm import JMX_PASSWORD, JMX_USER
-from kafka_monitor import jmx
-from kafka_monitor.config import JmxSettings, JmxTarget, StoreSettings
-from kafka_monitor.jmx import FLOW_STAGES, JmxError, collect_and_index, jmx_documents, take_snapshot
-from kafka_monitor.jmx_presets import parse_preset, resolve_target_presets
-from kafka_monitor.sinks import SearchSink
+
+from kafka_monitor.config.schema import JmxSettings, JmxTarget, StoreSettings
+from kafka_monitor.jmx import snapshot as jmx
+from kafka_monitor.jmx.presets import parse_preset, resolve_target_presets
+from kafka_monitor.jmx.snapshot import FLOW_STAGES, JmxError, collect_and_index, jmx_documents, take_snapshot
+from kafka_monitor.store.sink import SearchSink
 from sandbox.jvm import HEAP_BYTES, JmxJvm
 from sandbox.process import LOOPBACK, free_port
 
-MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=timezone.utc)
+MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=UTC)
 SETTINGS = JmxSettings(timeout_s=20)
 MESSAGES_IN = "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec"
 FETCH = "kafka.consumer:type=consumer-fetch-manager-metrics"
@@ -38,8 +38,14 @@ def target(address: str, component: str = "kafka_broker", name: str | None = Non
 
 
 def store_settings() -> StoreSettings:
-    return StoreSettings(kind="opensearch", conn_id="kafka_monitor_store", initial_backoff_s=0.01,
-                         max_backoff_s=0.04, request_timeout_s=5, max_retries=2)
+    return StoreSettings(
+        kind="opensearch",
+        conn_id="kafka_monitor_store",
+        initial_backoff_s=0.01,
+        max_backoff_s=0.04,
+        request_timeout_s=5,
+        max_retries=2,
+    )
 
 
 def all_docs(store, index: str) -> list[dict]:
@@ -49,7 +55,7 @@ def all_docs(store, index: str) -> list[dict]:
 
 
 def java_jmx_clients() -> dict[int, bytes]:
-    """JMX client JVMs this test process started (kafka_monitor.jmx): pid -> raw /proc/<pid>/cmdline."""
+    """JMX client JVMs this test process started (kafka_monitor.jmx.snapshot): pid -> raw /proc/<pid>/cmdline."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -59,15 +65,18 @@ def java_jmx_clients() -> dict[int, bytes]:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if (parent == os.getpid() and os.path.basename(cmdline.split(b"\0")[0]) == b"java"
-                and ARGFILE_MARK.encode() in cmdline):
+        if (
+            parent == os.getpid()
+            and os.path.basename(cmdline.split(b"\0")[0]) == b"java"
+            and ARGFILE_MARK.encode() in cmdline
+        ):
             found[int(entry.name)] = cmdline
     return found
 
 
 def expected_values(held: dict, component: str) -> dict[tuple[str, str], float]:
     """What the presets of ``component`` must read from the JVM's Kafka-like beans."""
-    from kafka_monitor.jmx_presets import parse_object_name
+    from kafka_monitor.jmx.presets import parse_object_name
 
     presets = resolve_target_presets(component, None)
     out = {}
@@ -75,8 +84,7 @@ def expected_values(held: dict, component: str) -> dict[tuple[str, str], float]:
         if isinstance(value, str):
             continue
         name = parse_object_name(bean)
-        if any(attr in [a.name for a in q.attributes] and q.pattern.matches(name)
-               for p in presets for q in p.queries):
+        if any(attr in [a.name for a in q.attributes] and q.pattern.matches(name) for p in presets for q in p.queries):
             out[(bean, attr)] = float(value)
     return out
 
@@ -113,8 +121,18 @@ def test_every_preset_bean_is_indexed_with_the_value_the_jvm_holds(jvm, store, m
     sink = SearchSink(store.opensearch_client(), store_settings())
     runs = RunCounter(monkeypatch)
     targets = [target(jvm.address, comp, name=f"{comp}-t") for comp in FLOW_STAGES]
-    summaries = [collect_and_index(t, SETTINGS, sink, status_index_prefix="kafka-monitor-status",
-                                   jmx_index_prefix="kafka-jmx", minute=MINUTE, run_id="run-1") for t in targets]
+    summaries = [
+        collect_and_index(
+            t,
+            SETTINGS,
+            sink,
+            status_index_prefix="kafka-monitor-status",
+            jmx_index_prefix="kafka-jmx",
+            minute=MINUTE,
+            run_id="run-1",
+        )
+        for t in targets
+    ]
     assert runs.runs == len(targets)  # all of a target's queries in ONE JVM run
 
     docs = all_docs(store, "kafka-jmx-2026.11.22")
@@ -126,8 +144,11 @@ def test_every_preset_bean_is_indexed_with_the_value_the_jvm_holds(jvm, store, m
         assert {d["@timestamp"] for d in mine} == {"2026-11-22T10:15:00Z"} and {d["run_id"] for d in mine} == {"run-1"}
 
         # Every Kafka-like bean the presets select, with exactly the value the JVM holds.
-        indexed = {(d["object_name"], d["attribute"]): (d["value"], d["value_text"])
-                   for d in mine if d["domain"] != "java.lang"}
+        indexed = {
+            (d["object_name"], d["attribute"]): (d["value"], d["value_text"])
+            for d in mine
+            if d["domain"] != "java.lang"
+        }
         expected = expected_values(held, t.component)
         assert set(indexed) == set(expected), t.name
         for key, want in expected.items():
@@ -142,7 +163,10 @@ def test_every_preset_bean_is_indexed_with_the_value_the_jvm_holds(jvm, store, m
         assert heap["max"] == heap["committed"] == HEAP_BYTES
         assert 32 * 1024 * 1024 <= heap["used"] <= HEAP_BYTES
         assert {d["metric"] for d in mine if d["attribute"] == "HeapMemoryUsage"} == {
-            "HeapMemoryUsage.used", "HeapMemoryUsage.committed", "HeapMemoryUsage.max"}
+            "HeapMemoryUsage.used",
+            "HeapMemoryUsage.committed",
+            "HeapMemoryUsage.max",
+        }
         assert any(d["attribute"] == "CollectionCount" and d["mbean"]["type"] == "GarbageCollector" for d in mine)
 
     broker = [d for d in docs if d["target"] == "kafka_broker-t"]
@@ -155,15 +179,22 @@ def test_every_preset_bean_is_indexed_with_the_value_the_jvm_holds(jvm, store, m
     # MirrorMaker's per-partition lag; MirrorMaker 2's quoted client id, unquoted for people.
     mm = [d for d in docs if d["target"] == "mirrormaker-t" and d["attribute"] == "records-lag"]
     assert {(d["mbean"]["client-id"], d["mbean"]["topic"], d["mbean"]["partition"]) for d in mm} == {
-        ("oasis-group-0", t, p) for t in ("orders", "payments") for p in ("0", "1")}
-    assert next(d["value"] for d in mm if d["mbean"]["topic"] == "payments" and d["mbean"]["partition"] == "0") == 4242.0
+        ("oasis-group-0", t, p) for t in ("orders", "payments") for p in ("0", "1")
+    }
+    assert (
+        next(d["value"] for d in mm if d["mbean"]["topic"] == "payments" and d["mbean"]["partition"] == "0") == 4242.0
+    )
     mm2 = [d for d in docs if d["target"] == "mirrormaker2-t" and d["domain"] == "kafka.consumer"]
-    assert {d["mbean"]["client-id"] for d in mm2} == {"src->dst|MirrorSourceConnector-0|replication-consumer",
-                                                        "oasis-group-0", "logstash-0"}
+    assert {d["mbean"]["client-id"] for d in mm2} == {
+        "src->dst|MirrorSourceConnector-0|replication-consumer",
+        "oasis-group-0",
+        "logstash-0",
+    }
 
     statuses = all_docs(store, "kafka-monitor-status-2026.11.22")
     assert sorted((s["target"], s["status"], s["row_count"]) for s in statuses) == sorted(
-        (t.name, "ok", len([d for d in docs if d["target"] == t.name])) for t in targets)
+        (t.name, "ok", len([d for d in docs if d["target"] == t.name])) for t in targets
+    )
     assert all(s["source"] == "jmx" and s["error_kind"] is None for s in statuses)
 
     mapping = store.request("GET", "/kafka-jmx-2026.11.22/_mapping")["kafka-jmx-2026.11.22"]["mappings"]["properties"]
@@ -186,12 +217,32 @@ def test_a_retry_in_the_same_minute_overwrites_its_documents(jvm, store):
 def test_odd_names_and_values_survive_the_jar_output(jvm):
     # The jar prints bean names with only '"' escaped, text values unescaped, NaN bare.
     odd = 'kafka.test:type=Odd,client-id="a\\"b\\\\c|x->y",topic=t'
-    jvm.register(odd, {"Nan": float("nan"), "Inf": float("inf"), "NegInf": float("-inf"), "Flag": True,
-                       "Tiny": 1e-7, "Big": 2**53, "Text": 'he said "hi" \\ }, {"mBeanName" : "x"}'})
+    jvm.register(
+        odd,
+        {
+            "Nan": float("nan"),
+            "Inf": float("inf"),
+            "NegInf": float("-inf"),
+            "Flag": True,
+            "Tiny": 1e-7,
+            "Big": 2**53,
+            "Text": 'he said "hi" \\ }, {"mBeanName" : "x"}',
+        },
+    )
     jvm.composite(odd, "Usage", {"used": 5, "max": 10.5})
-    preset = parse_preset({"name": "odd", "components": ["jvm"], "queries": [
-        {"bean": "kafka.test:type=Odd,*", "attributes": ["Nan", "Inf", "NegInf", "Flag", "Tiny", "Big", "Text", "Usage"]}]},
-        "odd.yaml")
+    preset = parse_preset(
+        {
+            "name": "odd",
+            "components": ["jvm"],
+            "queries": [
+                {
+                    "bean": "kafka.test:type=Odd,*",
+                    "attributes": ["Nan", "Inf", "NegInf", "Flag", "Tiny", "Big", "Text", "Usage"],
+                }
+            ],
+        },
+        "odd.yaml",
+    )
     try:
         snap = take_snapshot(target(jvm.address, "jvm"), SETTINGS, presets=[preset])
     finally:
@@ -205,9 +256,16 @@ def test_odd_names_and_values_survive_the_jar_output(jvm):
     assert (values["Usage.used"], values["Usage.max"]) == (5.0, 10.5)
     assert "Text" not in values and len(snap.skipped) == 1 and "Text (String" in snap.skipped[0]
 
-    docs = {d.source["metric"]: d.source for d in jmx_documents(
-        snap.samples, target=target(jvm.address, "jvm"), index_prefix="kafka-jmx", minute=MINUTE,
-        collected_at=MINUTE)}
+    docs = {
+        d.source["metric"]: d.source
+        for d in jmx_documents(
+            snap.samples,
+            target=target(jvm.address, "jvm"),
+            index_prefix="kafka-jmx",
+            minute=MINUTE,
+            collected_at=MINUTE,
+        )
+    }
     assert (docs["Nan"]["value"], docs["Nan"]["value_text"]) == (None, "NaN")
     assert (docs["NegInf"]["value"], docs["NegInf"]["value_text"]) == (None, "-Infinity")
     assert docs["Usage.used"]["composite_key"] == "used" and docs["Usage.used"]["attribute"] == "Usage"
@@ -238,12 +296,14 @@ def test_argfile_quoting_round_trips_through_the_java_launcher(tmp_path):
     # The launcher expands the @argfile itself: a system property set in one shows what it read.
     tricky = "a\"b#c'd\\e$f g\th\u00e9\u4e2d!%^&*(){}[];:,.<>?/|~`"
     argfile = tmp_path / "args"
-    argfile.write_text("\n".join(jmx.quote_argfile_arg(a) for a in
-                                 (f"-Dkm.check={tricky}", "-XshowSettings:properties", "-version")) + "\n",
-                       encoding="utf-8")
+    argfile.write_text(
+        "\n".join(jmx.quote_argfile_arg(a) for a in (f"-Dkm.check={tricky}", "-XshowSettings:properties", "-version"))
+        + "\n",
+        encoding="utf-8",
+    )
     shown = subprocess.run([jmx.java_binary(), f"@{argfile}"], capture_output=True, text=True, timeout=60).stderr
     (line,) = [ln for ln in shown.splitlines() if ln.strip().startswith("km.check = ")]
-    assert line.strip()[len("km.check = "):] == tricky
+    assert line.strip()[len("km.check = ") :] == tricky
 
 
 def test_credentials_are_never_on_the_command_line(silent_server):
@@ -252,8 +312,9 @@ def test_credentials_are_never_on_the_command_line(silent_server):
 
     def run():
         try:
-            take_snapshot(target(silent_server.address), JmxSettings(timeout_s=4),
-                          username="monitorRole", password=secret)
+            take_snapshot(
+                target(silent_server.address), JmxSettings(timeout_s=4), username="monitorRole", password=secret
+            )
         except JmxError as exc:
             result["error"] = exc
 
@@ -273,18 +334,19 @@ def test_credentials_are_never_on_the_command_line(silent_server):
     thread.join(timeout=10)
 
     assert secret.encode() not in cmdline and secret not in ps
-    assert f"{pid} " in ps and f"@{argfile}" in ps          # what others see: java ... @<argfile>
+    assert f"{pid} " in ps and f"@{argfile}" in ps  # what others see: java ... @<argfile>
     assert secret in argfile_text and "-p" in argfile_text  # the password went through the file,
-    assert (argfile_mode, dir_mode) == (0o600, 0o700)       # readable by us alone,
-    assert not argfile.parent.exists()                      # and removed once the JVM exited
+    assert (argfile_mode, dir_mode) == (0o600, 0o700)  # readable by us alone,
+    assert not argfile.parent.exists()  # and removed once the JVM exited
     assert result["error"].kind == "timeout"
     assert secret not in str(result["error"])
 
 
 def test_credentials_come_from_the_airflow_connection(auth_jvm, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_JMX_LOGSTASH",
-                       '{"conn_type": "generic", "login": "%s", "password": %s}'
-                       % (JMX_USER, __import__("json").dumps(JMX_PASSWORD)))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_JMX_LOGSTASH",
+        '{"conn_type": "generic", "login": "%s", "password": %s}' % (JMX_USER, __import__("json").dumps(JMX_PASSWORD)),
+    )
     t = target(auth_jvm.address, "logstash", conn_id="jmx_logstash")
     assert jmx.credentials_for(t) == (JMX_USER, JMX_PASSWORD)
     assert jmx.credentials_for(target(auth_jvm.address, "logstash")) == (None, None)
@@ -295,11 +357,14 @@ def test_credentials_come_from_the_airflow_connection(auth_jvm, monkeypatch):
     assert err.value.kind == "credentials" and "'jmx_nobody'" in str(err.value) and "logstash-1" in str(err.value)
 
 
-@pytest.mark.parametrize("username, password, reason", [
-    (JMX_USER, "wrong", "Invalid username or password"),
-    ("nobody", JMX_PASSWORD, "Invalid username or password"),
-    (None, None, "Credentials required"),
-])
+@pytest.mark.parametrize(
+    "username, password, reason",
+    [
+        (JMX_USER, "wrong", "Invalid username or password"),
+        ("nobody", JMX_PASSWORD, "Invalid username or password"),
+        (None, None, "Credentials required"),
+    ],
+)
 def test_wrong_credentials_are_an_auth_failure(auth_jvm, username, password, reason):
     with pytest.raises(JmxError) as err:
         take_snapshot(target(auth_jvm.address), SETTINGS, username=username, password=password)
@@ -338,7 +403,7 @@ def test_a_target_that_accepts_and_never_answers_is_bounded(hang, request):
     elapsed = time.monotonic() - started
     assert err.value.kind == "timeout" and "kafka_broker-1" in str(err.value)
     assert elapsed < 3 + jmx.KILL_WAIT_S  # never longer than the budget plus the kill
-    assert java_jmx_clients() == {}       # no client JVM left behind
+    assert java_jmx_clients() == {}  # no client JVM left behind
 
 
 def test_the_hard_deadline_kills_the_whole_process_group(silent_server, tmp_path, monkeypatch):
@@ -346,8 +411,12 @@ def test_the_hard_deadline_kills_the_whole_process_group(silent_server, tmp_path
     # RMI's own timeouts far beyond the deadline: only the kill can end this run.
     url = jmx.service_url(silent_server.address)
     with pytest.raises(subprocess.TimeoutExpired):
-        jmx.run_jar(jmx.java_binary(), jmx.jar_arguments(url, ["java.lang:type=Threading/ThreadCount"], "u", "p"),
-                    timeout_s=1.5, rmi_timeout_ms=600_000)
+        jmx.run_jar(
+            jmx.java_binary(),
+            jmx.jar_arguments(url, ["java.lang:type=Threading/ThreadCount"], "u", "p"),
+            timeout_s=1.5,
+            rmi_timeout_ms=600_000,
+        )
     assert java_jmx_clients() == {}
     assert list(tmp_path.iterdir()) == []  # the argfile and its folder are gone
 
@@ -390,8 +459,9 @@ def test_a_required_bean_that_is_missing_is_reported_with_what_was_read(jvm):
     with pytest.raises(JmxError) as err:
         take_snapshot(target(jvm.address), SETTINGS)
     assert err.value.kind == "no_beans"
-    assert err.value.unmatched == ["kafka.controller:type=KafkaController,name=ActiveControllerCount Value "
-                                   "(preset kafka_broker_health)"]
+    assert err.value.unmatched == [
+        "kafka.controller:type=KafkaController,name=ActiveControllerCount Value (preset kafka_broker_health)"
+    ]
     assert "ActiveControllerCount" in str(err.value) and "kafka_broker-1" in str(err.value)
     read = {(s.object_name, s.attribute) for s in err.value.samples}
     assert (MESSAGES_IN, "Count") in read and len(read) > 40  # everything else was read
@@ -399,16 +469,24 @@ def test_a_required_bean_that_is_missing_is_reported_with_what_was_read(jvm):
 
 def test_a_preset_that_matches_nothing_at_all_is_reported(jvm):
     # A "zookeeper" that has no ZooKeeper beans: the JVM basics are there, the preset is not.
-    for bean in ("org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
-                 "org.apache.ZooKeeperService:name0=StandaloneServer_port2181,name1=InMemoryDataTree"):
+    for bean in (
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181,name1=InMemoryDataTree",
+    ):
         jvm.unregister(bean)
     with pytest.raises(JmxError) as err:
         take_snapshot(target(jvm.address, "zookeeper"), SETTINGS)
     assert err.value.kind == "no_beans" and err.value.unmatched == ["any bean of preset zookeeper_server"]
     assert {s.preset for s in err.value.samples} == {"jvm_basics"}
 
-    nothing = parse_preset({"name": "nothing", "components": ["jvm"],
-                            "queries": [{"bean": "kafka.none:type=Nope,*", "attributes": ["Value"]}]}, "nothing.yaml")
+    nothing = parse_preset(
+        {
+            "name": "nothing",
+            "components": ["jvm"],
+            "queries": [{"bean": "kafka.none:type=Nope,*", "attributes": ["Value"]}],
+        },
+        "nothing.yaml",
+    )
     with pytest.raises(JmxError) as err:
         take_snapshot(target(jvm.address, "jvm"), SETTINGS, presets=[nothing])
     assert err.value.kind == "no_beans" and err.value.samples == []
@@ -425,8 +503,10 @@ def test_no_java_on_the_worker_is_reported(jvm, monkeypatch):
 
 def test_faulty_targets_fail_alone_and_each_leaves_a_status_document(jvm, auth_jvm, silent_server, store, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_JMX_WRONG", '{"conn_type": "generic", "login": "monitorRole", "password": "nope"}')
-    for bean in ("org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
-                 "org.apache.ZooKeeperService:name0=StandaloneServer_port2181,name1=InMemoryDataTree"):
+    for bean in (
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181,name1=InMemoryDataTree",
+    ):
         jvm.unregister(bean)
     targets = [
         target(jvm.address, "kafka_broker", name="broker-ok"),
@@ -440,14 +520,25 @@ def test_faulty_targets_fail_alone_and_each_leaves_a_status_document(jvm, auth_j
     outcomes = {}
     for t in targets:  # as the mapped tasks do: one failing never stops the next
         try:
-            outcomes[t.name] = collect_and_index(t, JmxSettings(timeout_s=3), sink,
-                                                 status_index_prefix="kafka-monitor-status",
-                                                 jmx_index_prefix="kafka-jmx", minute=MINUTE)["status"]
+            outcomes[t.name] = collect_and_index(
+                t,
+                JmxSettings(timeout_s=3),
+                sink,
+                status_index_prefix="kafka-monitor-status",
+                jmx_index_prefix="kafka-jmx",
+                minute=MINUTE,
+            )["status"]
         except JmxError as exc:
             assert t.name in str(exc)
             outcomes[t.name] = exc.kind
-    assert outcomes == {"broker-ok": "ok", "broker-down": "target_unreachable", "logstash-hung": "timeout",
-                        "mm-wrong-password": "auth_failed", "zk-no-beans": "no_beans", "spark-ok": "ok"}
+    assert outcomes == {
+        "broker-ok": "ok",
+        "broker-down": "target_unreachable",
+        "logstash-hung": "timeout",
+        "mm-wrong-password": "auth_failed",
+        "zk-no-beans": "no_beans",
+        "spark-ok": "ok",
+    }
 
     docs = all_docs(store, "kafka-jmx-*")
     per_target = {t.name: len([d for d in docs if d["target"] == t.name]) for t in targets}

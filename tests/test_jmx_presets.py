@@ -1,4 +1,4 @@
-"""JMX presets (include/jmx_presets/, kafka_monitor.jmx_presets): the shipped ones load, every
+"""JMX presets (include/jmx_presets/, kafka_monitor.jmx.presets): the shipped ones load, every
 ObjectName rule agrees with the JDK's own javax.management.ObjectName, and a bad preset is a
 configuration error naming the file and the field, raised when the config is loaded."""
 
@@ -12,10 +12,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafka_monitor import jmx_presets
-from kafka_monitor.config import parse_config
+from kafka_monitor.config.schema import parse_config
 from kafka_monitor.errors import ConfigError
-from kafka_monitor.jmx_presets import (
+from kafka_monitor.jmx import presets as jmx_presets
+from kafka_monitor.jmx.presets import (
     COMPONENTS,
     check_bean_pattern,
     load_component_defaults,
@@ -93,21 +93,68 @@ def test_every_shipped_bean_pattern_is_valid_for_the_jdk():
 
 
 NAME_CASES = [
-    "d:k=v", "d:k=v,*", "*:*", "d:*", "d:*,k=v", "d:k=v,*,j=w", "d:", "d", "d:k", "d:k=", "d:=v",
-    "d:k=v,", "d:k=v,,j=w", "d:k=v,k=w", 'd:k="v"', 'd:k=""', 'd:k="a,b"', 'd:k="a\\"b"', 'd:k="a\\\\b"',
-    'd:k="a\\*b"', 'd:k="a*b"', 'd:k="unterminated', 'd:k="a"b', 'd:k="a\\qb"', "d:k=a*", "d:k=a?c",
-    "d:k*=v", "d:k?=v", "d:k=a:b", "d:k=a=b", 'd:k=a"b', "d:k=a b", "d :k=v", "d*:k=v", "d?x:k=v",
-    ":k=v", "d:k=v,*,*", "d:*,*", "d:k=v,*,", "d:k=a/b", "d:,k=v", "d:k=v\n", "d\n:k=v", 'd:k="a\nb"',
-    'd:k=v,j="x,y",*', "java.lang:type=GarbageCollector,name=G1 Young Generation",
+    "d:k=v",
+    "d:k=v,*",
+    "*:*",
+    "d:*",
+    "d:*,k=v",
+    "d:k=v,*,j=w",
+    "d:",
+    "d",
+    "d:k",
+    "d:k=",
+    "d:=v",
+    "d:k=v,",
+    "d:k=v,,j=w",
+    "d:k=v,k=w",
+    'd:k="v"',
+    'd:k=""',
+    'd:k="a,b"',
+    'd:k="a\\"b"',
+    'd:k="a\\\\b"',
+    'd:k="a\\*b"',
+    'd:k="a*b"',
+    'd:k="unterminated',
+    'd:k="a"b',
+    'd:k="a\\qb"',
+    "d:k=a*",
+    "d:k=a?c",
+    "d:k*=v",
+    "d:k?=v",
+    "d:k=a:b",
+    "d:k=a=b",
+    'd:k=a"b',
+    "d:k=a b",
+    "d :k=v",
+    "d*:k=v",
+    "d?x:k=v",
+    ":k=v",
+    "d:k=v,*,*",
+    "d:*,*",
+    "d:k=v,*,",
+    "d:k=a/b",
+    "d:,k=v",
+    "d:k=v\n",
+    "d\n:k=v",
+    'd:k="a\nb"',
+    'd:k=v,j="x,y",*',
+    "java.lang:type=GarbageCollector,name=G1 Young Generation",
     'kafka.consumer:type=consumer-fetch-manager-metrics,client-id="src->dst|MirrorSourceConnector-0|replication-consumer"',
-    "metrics:name=*", 'd:k=*"', 'd:k="*"', 'd:k="\\n"', "d:a=1,b=2,c=3", "d:k= v", "d: k=v",
+    "metrics:name=*",
+    'd:k=*"',
+    'd:k="*"',
+    'd:k="\\n"',
+    "d:a=1,b=2,c=3",
+    "d:k= v",
+    "d: k=v",
 ]
 
 
 def test_object_name_parser_agrees_with_the_jdk():
     answers = jdk_object_name_answers([("parse", c) for c in NAME_CASES])
-    disagreements = [(c, python_answer(c), jdk) for c, jdk in zip(NAME_CASES, answers)
-                     if not agree(python_answer(c), jdk)]
+    disagreements = [
+        (c, python_answer(c), jdk) for c, jdk in zip(NAME_CASES, answers) if not agree(python_answer(c), jdk)
+    ]
     assert disagreements == []
 
 
@@ -162,20 +209,47 @@ def test_pattern_matching_agrees_with_the_jdk(pairs):
 
 
 MATCH_CASES = [
-    ("kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec", "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec"),
-    ("kafka.server:name=MessagesInPerSec,type=BrokerTopicMetrics", "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec"),
-    ("kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec", "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=orders"),
-    ("kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*", "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=orders"),
-    ("kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*", "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec"),
+    (
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
+    ),
+    (
+        "kafka.server:name=MessagesInPerSec,type=BrokerTopicMetrics",
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
+    ),
+    (
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=orders",
+    ),
+    (
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*",
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=orders",
+    ),
+    (
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=*",
+        "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
+    ),
     ("kafka.server:type=BrokerTopicMetrics,*", "kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec,topic=orders"),
-    ("kafka.consumer:type=consumer-fetch-manager-metrics,client-id=*",
-     'kafka.consumer:type=consumer-fetch-manager-metrics,client-id="src->dst|MirrorSourceConnector-0|replication-consumer"'),
-    ("kafka.consumer:type=consumer-fetch-manager-metrics,client-id=*,topic=*,partition=*",
-     "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=oasis-group-0,topic=orders"),
-    ("org.apache.ZooKeeperService:name0=StandaloneServer_port*", "org.apache.ZooKeeperService:name0=StandaloneServer_port2181"),
-    ("org.apache.ZooKeeperService:name0=StandaloneServer_port*", "org.apache.ZooKeeperService:name0=ReplicatedServer_id1"),
-    ("org.apache.ZooKeeperService:name0=ReplicatedServer_id*,name1=replica.*,name2=*",
-     "org.apache.ZooKeeperService:name0=ReplicatedServer_id2,name1=replica.2,name2=Follower"),
+    (
+        "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=*",
+        'kafka.consumer:type=consumer-fetch-manager-metrics,client-id="src->dst|MirrorSourceConnector-0|replication-consumer"',
+    ),
+    (
+        "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=*,topic=*,partition=*",
+        "kafka.consumer:type=consumer-fetch-manager-metrics,client-id=oasis-group-0,topic=orders",
+    ),
+    (
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port*",
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port2181",
+    ),
+    (
+        "org.apache.ZooKeeperService:name0=StandaloneServer_port*",
+        "org.apache.ZooKeeperService:name0=ReplicatedServer_id1",
+    ),
+    (
+        "org.apache.ZooKeeperService:name0=ReplicatedServer_id*,name1=replica.*,name2=*",
+        "org.apache.ZooKeeperService:name0=ReplicatedServer_id2,name1=replica.2,name2=Follower",
+    ),
     ("metrics:type=gauges,*", "metrics:name=app-1.driver.BlockManager.memory.memUsed_MB,type=gauges"),
     ("metrics:name=*", "metrics:name=app-1.driver.BlockManager.memory.memUsed_MB,type=gauges"),
     ("metrics:name=*", "metrics:name=app-1.driver.BlockManager.memory.memUsed_MB"),
@@ -198,12 +272,15 @@ def test_unquoted_values_are_what_a_person_reads():
     assert name.unquoted() == {"client-id": 'a"b\\c*|\n', "topic": "orders"}
 
 
-@pytest.mark.parametrize("bean, reason", [
-    ('d:k="a;b"', "';'"),
-    ("d:k=a/b", "quote it"),
-    ("d:k=a==b", "=="),
-    (":k=v", "domain"),
-])
+@pytest.mark.parametrize(
+    "bean, reason",
+    [
+        ('d:k="a;b"', "';'"),
+        ("d:k=a/b", "quote it"),
+        ("d:k=a==b", "=="),
+        (":k=v", "domain"),
+    ],
+)
 def test_bean_patterns_jmxquery_would_cut_apart_are_refused(bean, reason):
     # Valid ObjectNames, but JMXQuery splits its argument at ';', '/' and '=='.
     with pytest.raises(ValueError, match=reason):
@@ -238,8 +315,16 @@ def write_preset(directory: Path, name: str, body: dict) -> Path:
 def config_with_target(**target) -> dict:
     return {
         "store": {"kind": "opensearch", "conn_id": "store"},
-        "mirrormakers": [{"name": "mm", "ssh_conn_id": "ssh", "kafka_home": "/opt/kafka",
-                          "bootstrap_servers": "k:9092", "group": "g", "topics": ["t"]}],
+        "mirrormakers": [
+            {
+                "name": "mm",
+                "ssh_conn_id": "ssh",
+                "kafka_home": "/opt/kafka",
+                "bootstrap_servers": "k:9092",
+                "group": "g",
+                "topics": ["t"],
+            }
+        ],
         "jmx": {"targets": [{"name": "b1", "component": "kafka_broker", "address": "k:9999", **target}]},
     }
 
@@ -247,29 +332,84 @@ def config_with_target(**target) -> dict:
 GOOD_QUERY = {"bean": "kafka.server:type=X", "attributes": ["Value"]}
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [{"bean": "kafka.server:type", "attributes": ["Value"]}]},
-     r"custom\.yaml: queries\[0\]\.bean: 'kafka.server:type' is not a valid ObjectName pattern: key property 'type' has no '='"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [GOOD_QUERY, {"bean": 'kafka.server:k="open', "attributes": ["V"]}]},
-     r"queries\[1\]\.bean: .* has no closing quote"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [{"bean": "kafka.server:type=X,type=Y", "attributes": ["V"]}]},
-     r"key 'type' appears twice"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [{"bean": "kafka.server:type=X", "attributes": ["a/b"]}]},
-     r"queries\[0\]\.attributes\[0\]: 'a/b' is not a usable attribute name"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [{"bean": "kafka.server:type=X", "attributes": []}]},
-     r"queries\[0\]\.attributes: must be a non-empty list"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [{"bean": "kafka.server:type=X", "attributes": ["*"]}]},
-     r"'\*' is not a usable attribute name"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [{**GOOD_QUERY, "optinal": True}]},
-     r"queries\[0\]: unknown field\(s\) optinal"),
-    ({"name": "custom", "components": ["broker"], "queries": [GOOD_QUERY]},
-     r"components\[0\]: 'broker' is not one of"),
-    ({"name": "other_name", "components": ["kafka_broker"], "queries": [GOOD_QUERY]},
-     r"name: 'other_name' differs from the file name \('custom'\)"),
-    ({"name": "custom", "components": ["kafka_broker"], "queries": [
-        {"bean": "java.lang:type=Memory", "attributes": [{"name": "HeapMemoryUsage", "keys": ["used", "used"]}]}]},
-     r"attributes\[0\]\.keys: a key is listed twice"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [{"bean": "kafka.server:type", "attributes": ["Value"]}],
+            },
+            r"custom\.yaml: queries\[0\]\.bean: 'kafka.server:type' is not a valid ObjectName pattern: key property 'type' has no '='",
+        ),
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [GOOD_QUERY, {"bean": 'kafka.server:k="open', "attributes": ["V"]}],
+            },
+            r"queries\[1\]\.bean: .* has no closing quote",
+        ),
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [{"bean": "kafka.server:type=X,type=Y", "attributes": ["V"]}],
+            },
+            r"key 'type' appears twice",
+        ),
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [{"bean": "kafka.server:type=X", "attributes": ["a/b"]}],
+            },
+            r"queries\[0\]\.attributes\[0\]: 'a/b' is not a usable attribute name",
+        ),
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [{"bean": "kafka.server:type=X", "attributes": []}],
+            },
+            r"queries\[0\]\.attributes: must be a non-empty list",
+        ),
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [{"bean": "kafka.server:type=X", "attributes": ["*"]}],
+            },
+            r"'\*' is not a usable attribute name",
+        ),
+        (
+            {"name": "custom", "components": ["kafka_broker"], "queries": [{**GOOD_QUERY, "optinal": True}]},
+            r"queries\[0\]: unknown field\(s\) optinal",
+        ),
+        (
+            {"name": "custom", "components": ["broker"], "queries": [GOOD_QUERY]},
+            r"components\[0\]: 'broker' is not one of",
+        ),
+        (
+            {"name": "other_name", "components": ["kafka_broker"], "queries": [GOOD_QUERY]},
+            r"name: 'other_name' differs from the file name \('custom'\)",
+        ),
+        (
+            {
+                "name": "custom",
+                "components": ["kafka_broker"],
+                "queries": [
+                    {
+                        "bean": "java.lang:type=Memory",
+                        "attributes": [{"name": "HeapMemoryUsage", "keys": ["used", "used"]}],
+                    }
+                ],
+            },
+            r"attributes\[0\]\.keys: a key is listed twice",
+        ),
+    ],
+)
 def test_a_bad_preset_is_a_config_error_naming_file_and_field(preset_dir, body, message):
     write_preset(preset_dir, "custom", body)
     with pytest.raises(ConfigError, match=message):
@@ -277,9 +417,17 @@ def test_a_bad_preset_is_a_config_error_naming_file_and_field(preset_dir, body, 
 
 
 def test_a_malformed_pattern_fails_the_config_load_not_the_snapshot(preset_dir):
-    write_preset(preset_dir, "broker_extra", {
-        "name": "broker_extra", "components": ["kafka_broker"],
-        "queries": [{"bean": "kafka.server:type=BrokerTopicMetrics,name=Messages:InPerSec", "attributes": ["Count"]}]})
+    write_preset(
+        preset_dir,
+        "broker_extra",
+        {
+            "name": "broker_extra",
+            "components": ["kafka_broker"],
+            "queries": [
+                {"bean": "kafka.server:type=BrokerTopicMetrics,name=Messages:InPerSec", "attributes": ["Count"]}
+            ],
+        },
+    )
     with pytest.raises(ConfigError) as err:
         parse_config(config_with_target(presets=["broker_extra"]), "monitor.yaml")
     text = str(err.value)
@@ -287,12 +435,21 @@ def test_a_malformed_pattern_fails_the_config_load_not_the_snapshot(preset_dir):
     assert "broker_extra.yaml: queries[0].bean" in text and "contains ':': quote it" in text
 
 
-@pytest.mark.parametrize("presets, message", [
-    (["no_such_preset"], r"jmx\.targets\[0\]\.presets: presets\[0\]: unknown JMX preset 'no_such_preset' \(known: jvm_basics, "),
-    (["jvm_basics", "spark_metrics"], r"presets\[1\]: preset 'spark_metrics' is for spark_driver, spark_executor, not kafka_broker"),
-    (["jvm_basics", "jvm_basics"], r"preset 'jvm_basics' is listed twice"),
-    ([], r"the list is empty"),
-])
+@pytest.mark.parametrize(
+    "presets, message",
+    [
+        (
+            ["no_such_preset"],
+            r"jmx\.targets\[0\]\.presets: presets\[0\]: unknown JMX preset 'no_such_preset' \(known: jvm_basics, ",
+        ),
+        (
+            ["jvm_basics", "spark_metrics"],
+            r"presets\[1\]: preset 'spark_metrics' is for spark_driver, spark_executor, not kafka_broker",
+        ),
+        (["jvm_basics", "jvm_basics"], r"preset 'jvm_basics' is listed twice"),
+        ([], r"the list is empty"),
+    ],
+)
 def test_target_presets_are_checked_at_load(presets, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(config_with_target(presets=presets), "monitor.yaml")
@@ -309,15 +466,29 @@ def test_defaults_file_naming_an_unknown_preset_is_an_error(preset_dir):
     defaults["zookeeper"] = ["jvm_basics", "zookeeper_srv"]
     (preset_dir / "_component_defaults.yaml").write_text(yaml.safe_dump(defaults))
     jmx_presets.clear_cache()
-    with pytest.raises(ConfigError, match=r"_component_defaults\.yaml: zookeeper\[1\]: unknown JMX preset 'zookeeper_srv'"):
+    with pytest.raises(
+        ConfigError, match=r"_component_defaults\.yaml: zookeeper\[1\]: unknown JMX preset 'zookeeper_srv'"
+    ):
         resolve_target_presets("zookeeper", None)
 
 
 def test_a_user_preset_in_include_is_picked_up(preset_dir):
-    write_preset(preset_dir, "broker_log_end", {
-        "name": "broker_log_end", "description": "log end offsets", "components": ["kafka_broker"],
-        "queries": [{"bean": "kafka.log:type=Log,name=LogEndOffset,topic=*,partition=*", "attributes": ["Value"],
-                     "optional": True}]})
+    write_preset(
+        preset_dir,
+        "broker_log_end",
+        {
+            "name": "broker_log_end",
+            "description": "log end offsets",
+            "components": ["kafka_broker"],
+            "queries": [
+                {
+                    "bean": "kafka.log:type=Log,name=LogEndOffset,topic=*,partition=*",
+                    "attributes": ["Value"],
+                    "optional": True,
+                }
+            ],
+        },
+    )
     (preset,) = resolve_target_presets("kafka_broker", ["broker_log_end"])
     assert preset.all_optional
     assert preset.queries[0].query_strings() == ["kafka.log:type=Log,name=LogEndOffset,topic=*,partition=*/Value"]
@@ -326,7 +497,9 @@ def test_a_user_preset_in_include_is_picked_up(preset_dir):
 def test_composite_keys_become_one_query_each():
     memory = next(q for q in load_presets()["jvm_basics"].queries if q.bean == "java.lang:type=Memory")
     assert memory.query_strings() == [
-        "java.lang:type=Memory/HeapMemoryUsage/used", "java.lang:type=Memory/HeapMemoryUsage/committed",
-        "java.lang:type=Memory/HeapMemoryUsage/max", "java.lang:type=Memory/NonHeapMemoryUsage/used",
+        "java.lang:type=Memory/HeapMemoryUsage/used",
+        "java.lang:type=Memory/HeapMemoryUsage/committed",
+        "java.lang:type=Memory/HeapMemoryUsage/max",
+        "java.lang:type=Memory/NonHeapMemoryUsage/used",
         "java.lang:type=Memory/NonHeapMemoryUsage/committed",
     ]

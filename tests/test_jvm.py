@@ -22,8 +22,13 @@ def test_jmxquery_reads_the_value_the_test_set(jvm):
     jvm.set(f"{MESSAGES_IN},topic=orders", {"Count": 31337})
 
     got = JMXConnection(jvm.url).query(
-        [JMXQuery(MESSAGES_IN, "Count"), JMXQuery(MESSAGES_IN, "OneMinuteRate"),
-         JMXQuery(f"{MESSAGES_IN},topic=orders", "Count")], timeout=30)
+        [
+            JMXQuery(MESSAGES_IN, "Count"),
+            JMXQuery(MESSAGES_IN, "OneMinuteRate"),
+            JMXQuery(f"{MESSAGES_IN},topic=orders", "Count"),
+        ],
+        timeout=30,
+    )
 
     values = {(m.mBeanName, m.attribute): m.value for m in got}
     assert values == {
@@ -90,14 +95,33 @@ def test_silent_server_accepts_and_never_answers():
 
 
 def test_its_targets_are_a_valid_jmx_configuration(jvm):
-    from kafka_monitor.config import parse_config
+    from kafka_monitor.config.schema import parse_config
 
-    config = parse_config({
-        "store": {"kind": "opensearch", "conn_id": "store"},
-        "mirrormakers": [{"name": "mm", "ssh_conn_id": "ssh", "kafka_home": "/opt/kafka",
-                          "bootstrap_servers": "k:9092", "group": "g", "topics": ["t"]}],
-        "jmx": {"targets": jvm.jmx_targets()},
-    }, "sandbox")
+    config = parse_config(
+        {
+            "store": {"kind": "opensearch", "conn_id": "store"},
+            "mirrormakers": [
+                {
+                    "name": "mm",
+                    "ssh_conn_id": "ssh",
+                    "kafka_home": "/opt/kafka",
+                    "bootstrap_servers": "k:9092",
+                    "group": "g",
+                    "topics": ["t"],
+                }
+            ],
+            "jmx": {"targets": jvm.jmx_targets()},
+        },
+        "sandbox",
+    )
     assert [t.component for t in config.jmx.targets] == [
-        "logstash", "kafka_broker", "zookeeper", "mirrormaker", "mirrormaker2", "spark_driver", "spark_executor", "jvm"]
+        "logstash",
+        "kafka_broker",
+        "zookeeper",
+        "mirrormaker",
+        "mirrormaker2",
+        "spark_driver",
+        "spark_executor",
+        "jvm",
+    ]
     assert {t.address for t in config.jmx.targets} == {jvm.address}

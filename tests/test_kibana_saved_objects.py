@@ -21,10 +21,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 KIBANA_DIR = REPO / "include" / "kibana"
 CONFIG_FILE = REPO / "include" / "kafka_monitor.yaml"
-# Store setting -> its index template in include/ (the same pairs as kafka_monitor.sinks).
+# Store setting -> its index template in include/ (the same pairs as kafka_monitor.store.sink).
 TEMPLATE_FILES = {"lag_index": "mapping.json", "status_index": "status_mapping.json", "jmx_index": "jmx_mapping.json"}
 # Data view id -> the store setting whose indices it reads (kafka-monitor-setup relies on these ids).
-DATA_VIEWS = {"kafka-monitor-lag": "lag_index", "kafka-monitor-status": "status_index", "kafka-monitor-jmx": "jmx_index"}
+DATA_VIEWS = {
+    "kafka-monitor-lag": "lag_index",
+    "kafka-monitor-status": "status_index",
+    "kafka-monitor-jmx": "jmx_index",
+}
 LAG_DASHBOARD = "kafka-monitor-mirrormaker-lag"
 FLOW_DASHBOARD = "kafka-monitor-data-flow"
 
@@ -81,7 +85,7 @@ class Mapping:
         self._walk(mappings.get("properties", {}), "")
         self.families: list[tuple[str, str, str]] = []  # (kind, pattern, type)
         for entry in mappings.get("dynamic_templates", []):
-            (name, spec), = entry.items()
+            ((name, spec),) = entry.items()
             field_type = spec.get("mapping", {}).get("type", "object")
             if "path_match" in spec:
                 self.families.append(("path_glob", spec["path_match"], field_type))
@@ -156,7 +160,9 @@ def check_saved_objects(objects: list[dict], mappings: dict[str, Mapping]) -> li
         refs = {ref["name"]: ref for ref in obj.get("references", [])}
         for ref in refs.values():
             if (ref["type"], ref["id"]) not in by_key:
-                problems.append(f"{where}: reference {ref['name']!r} -> {ref['type']} {ref['id']!r} is not in the import")
+                problems.append(
+                    f"{where}: reference {ref['name']!r} -> {ref['type']} {ref['id']!r} is not in the import"
+                )
         attributes = obj.get("attributes", {})
 
         if obj.get("type") == "index-pattern" and obj["id"] not in mappings:
@@ -166,7 +172,9 @@ def check_saved_objects(objects: list[dict], mappings: dict[str, Mapping]) -> li
             state = json.loads(attributes["visState"])
             search = json.loads(attributes["kibanaSavedObjectMeta"]["searchSourceJSON"])
             if state.get("title") != attributes.get("title"):
-                problems.append(f"{where}: visState title {state.get('title')!r} differs from {attributes.get('title')!r}")
+                problems.append(
+                    f"{where}: visState title {state.get('title')!r} differs from {attributes.get('title')!r}"
+                )
             used = field_uses(state)
             query = search.get("query", {}).get("query", "")
             if "indexRefName" not in search:
@@ -190,7 +198,9 @@ def check_saved_objects(objects: list[dict], mappings: dict[str, Mapping]) -> li
                 if agg_type not in AGG_FIELD_TYPES:
                     problems.append(f"{where}: aggregation {agg_type!r} is not one this check knows")
                 elif accepted is not None and field_type not in accepted:
-                    problems.append(f"{where}: {agg_type}.{param} cannot use {field!r}, a {field_type} field in {mapping.source}")
+                    problems.append(
+                        f"{where}: {agg_type}.{param} cannot use {field!r}, a {field_type} field in {mapping.source}"
+                    )
             for field in sorted(kql_fields(query)):
                 if mapping.type_of(field) is None:
                     problems.append(f"{where}: query field {field!r} is not in {mapping.source}")
@@ -208,7 +218,9 @@ def check_saved_objects(objects: list[dict], mappings: dict[str, Mapping]) -> li
                 if name not in refs:
                     problems.append(f"{where}: panel {index!r} has no reference named {name!r}")
                 elif refs[name]["type"] != panel["type"]:
-                    problems.append(f"{where}: panel {index!r} is a {panel['type']} but refers to a {refs[name]['type']}")
+                    problems.append(
+                        f"{where}: panel {index!r} is a {panel['type']} but refers to a {refs[name]['type']}"
+                    )
                 if grid["i"] != index or grid["x"] < 0 or grid["x"] + grid["w"] > 48:
                     problems.append(f"{where}: panel {index!r} has a bad grid position {grid}")
                 for x in range(grid["x"], grid["x"] + grid["w"]):
@@ -295,12 +307,26 @@ def test_the_mirrormaker_lag_dashboard_shows_lag_per_topic_partitions_and_collec
     def fields(state: dict) -> set[str]:
         return {field for field, _, _ in field_uses(state)}
 
-    over_time_per_topic = [s for s, q, v in panels if v == "kafka-monitor-lag"
-                           and {"@timestamp", "topic"} <= fields(s) and "total_lag" in fields(s)]
-    per_partition = [s for s, q, v in panels if v == "kafka-monitor-lag" and "partition" in fields(s)
-                     and "lag" in fields(s) and s["type"] in ("table", "heatmap")]
-    status_per_topic = [s for s, q, v in panels if v == "kafka-monitor-status" and
-                        {"topic", "status", "group_state"} <= fields(s) and 'source : "lag"' in q["query"]["query"]]
+    over_time_per_topic = [
+        s
+        for s, q, v in panels
+        if v == "kafka-monitor-lag" and {"@timestamp", "topic"} <= fields(s) and "total_lag" in fields(s)
+    ]
+    per_partition = [
+        s
+        for s, q, v in panels
+        if v == "kafka-monitor-lag"
+        and "partition" in fields(s)
+        and "lag" in fields(s)
+        and s["type"] in ("table", "heatmap")
+    ]
+    status_per_topic = [
+        s
+        for s, q, v in panels
+        if v == "kafka-monitor-status"
+        and {"topic", "status", "group_state"} <= fields(s)
+        and 'source : "lag"' in q["query"]["query"]
+    ]
     assert over_time_per_topic, "no chart of lag over time per topic"
     assert {s["type"] for s in per_partition} == {"table", "heatmap"}
     assert status_per_topic, "no table of the latest collection status and group state per topic"
@@ -310,15 +336,27 @@ def test_the_data_flow_dashboard_follows_the_stages_in_order(objects):
     panels = dashboard_visualisations(objects, FLOW_DASHBOARD)
     jmx_panels = [(s, q) for s, q, v in panels if v == "kafka-monitor-jmx"]
     assert len(jmx_panels) >= 4
-    by_stage = [s for s, q in jmx_panels
-                if any(a["type"] == "terms" and a["params"]["field"] == "flow_stage"
-                       and a["params"]["orderBy"] == "_key" and a["params"]["order"] == "asc" for a in s["aggs"])]
+    by_stage = [
+        s
+        for s, q in jmx_panels
+        if any(
+            a["type"] == "terms"
+            and a["params"]["field"] == "flow_stage"
+            and a["params"]["orderBy"] == "_key"
+            and a["params"]["order"] == "asc"
+            for a in s["aggs"]
+        )
+    ]
     titles = " ".join(s["title"] for s in by_stage).lower()
     assert "throughput" in titles and "lag" in titles
     queries = " ".join(q["query"]["query"] for s, q in jmx_panels)
     # Logstash -> Kafka -> MirrorMaker -> Spark: every stage has its throughput metric.
-    for component in ('component : "logstash"', 'component : "kafka_broker"', 'component : "mirrormaker"',
-                      'flow_stage : "4-processing"'):
+    for component in (
+        'component : "logstash"',
+        'component : "kafka_broker"',
+        'component : "mirrormaker"',
+        'flow_stage : "4-processing"',
+    ):
         assert component in queries
 
 
@@ -340,8 +378,10 @@ def test_the_checker_reports_a_field_missing_from_the_mapping(objects, mappings)
     state["aggs"][0]["params"]["field"] = "totl_lag"
     _set_state(vis, state)
     problems = check_saved_objects(broken, mappings)
-    assert problems == [f"{vis['_where']} (visualization 'kafka-monitor-lag-total-by-topic'): "
-                        "max.field field 'totl_lag' is not in mapping.json"]
+    assert problems == [
+        f"{vis['_where']} (visualization 'kafka-monitor-lag-total-by-topic'): "
+        "max.field field 'totl_lag' is not in mapping.json"
+    ]
 
 
 def test_the_checker_reports_a_field_of_the_wrong_type(objects, mappings):

@@ -4,30 +4,37 @@ the real store (behind the real fault proxy where a store fault is needed)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from kafka_monitor.config import MirrorMaker, StoreSettings
-from kafka_monitor.lag import LagCollectionFailed, collect_and_index_topic
-from kafka_monitor.sinks import SearchSink
+from kafka_monitor.config.schema import MirrorMaker, StoreSettings
+from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
+from kafka_monitor.store.sink import SearchSink
 from sandbox.faultproxy import FaultProxy
 from sandbox.search import find_documents
 
-MINUTE = datetime(2026, 11, 22, 11, 30, tzinfo=timezone.utc)
+MINUTE = datetime(2026, 11, 22, 11, 30, tzinfo=UTC)
 TOPIC = "topic-lgs5.0-json"
 
 
 @pytest.fixture
 def mm(mm_host, sshd, monkeypatch) -> MirrorMaker:
     monkeypatch.setenv("AIRFLOW_CONN_LAG_SSH", json.dumps(sshd.airflow_connection("lag_ssh")))
-    return MirrorMaker.model_validate(mm_host.mirrormaker_config(
-        "mm-1", "lag_ssh", connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000))
+    return MirrorMaker.model_validate(
+        mm_host.mirrormaker_config("mm-1", "lag_ssh", connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000)
+    )
 
 
 def settings() -> StoreSettings:
-    return StoreSettings(kind="opensearch", conn_id="unused", initial_backoff_s=0.01, max_backoff_s=0.05,
-                         max_retries=1, request_timeout_s=5)
+    return StoreSettings(
+        kind="opensearch",
+        conn_id="unused",
+        initial_backoff_s=0.01,
+        max_backoff_s=0.05,
+        max_retries=1,
+        request_timeout_s=5,
+    )
 
 
 def docs(client, index: str, **terms) -> list[dict]:
@@ -35,19 +42,24 @@ def docs(client, index: str, **terms) -> list[dict]:
 
 
 def test_a_healthy_collection_indexes_the_brokers_truth(mm, mm_host, store, opensearch_client):
-    outcome = collect_and_index_topic(mm, TOPIC, SearchSink(opensearch_client, settings()), settings(),
-                                      minute=MINUTE, run_id="r1", try_number=1)
+    outcome = collect_and_index_topic(
+        mm, TOPIC, SearchSink(opensearch_client, settings()), settings(), minute=MINUTE, run_id="r1", try_number=1
+    )
     truth = mm_host.truth(TOPIC)
     partitions = docs(opensearch_client, "kafka-lag-*", doc_type="partition", topic=TOPIC)
     assert {d["partition"]: d["lag"] for d in partitions} == truth
     assert outcome.partitions == 18 and outcome.indexed == 19
     assert outcome.total_lag == sum(v for v in truth.values() if v is not None)
     (status,) = docs(opensearch_client, "kafka-monitor-status-*", topic=TOPIC)
-    assert (status["status"], status["row_count"], status["group_state"], status["try_number"]) == ("ok", 18, "Stable", 1)
+    assert (status["status"], status["row_count"], status["group_state"], status["try_number"]) == (
+        "ok",
+        18,
+        "Stable",
+        1,
+    )
 
 
-def test_readable_rows_of_a_damaged_output_are_kept_and_the_damage_reported(
-        mm, mm_host, store, opensearch_client):
+def test_readable_rows_of_a_damaged_output_are_kept_and_the_damage_reported(mm, mm_host, store, opensearch_client):
     mm_host.set_mode("truncate")  # the last printed row is cut short
     with pytest.raises(LagCollectionFailed) as caught:
         collect_and_index_topic(mm, TOPIC, SearchSink(opensearch_client, settings()), settings(), minute=MINUTE)
@@ -55,7 +67,9 @@ def test_readable_rows_of_a_damaged_output_are_kept_and_the_damage_reported(
     assert caught.value.kind == "malformed_row" and caught.value.retryable
 
     truth = mm_host.truth(TOPIC)
-    indexed = {d["partition"]: d["lag"] for d in docs(opensearch_client, "kafka-lag-*", doc_type="partition", topic=TOPIC)}
+    indexed = {
+        d["partition"]: d["lag"] for d in docs(opensearch_client, "kafka-lag-*", doc_type="partition", topic=TOPIC)
+    }
     assert indexed and all(indexed[p] == truth[p] for p in indexed)  # what was read is right
     (status,) = docs(opensearch_client, "kafka-monitor-status-*", topic=TOPIC)
     assert status["status"] == "error" and status["error_kind"] == "malformed_row"

@@ -15,9 +15,12 @@ from sandbox.process import SandboxError, port_open, process_group_alive, wait_u
 from sandbox.search import SearchStore
 
 OPS = [
-    {"index": {"_index": "selftest-1", "_id": "a"}}, {"n": 1},
-    {"index": {"_index": "selftest-1", "_id": "b"}}, {"n": 2},
-    {"index": {"_index": "selftest-1", "_id": "a"}}, {"n": 3},  # same id: overwrites
+    {"index": {"_index": "selftest-1", "_id": "a"}},
+    {"n": 1},
+    {"index": {"_index": "selftest-1", "_id": "b"}},
+    {"n": 2},
+    {"index": {"_index": "selftest-1", "_id": "a"}},
+    {"n": 3},  # same id: overwrites
 ]
 
 
@@ -85,7 +88,8 @@ def test_subprocess_env_lets_a_child_process_use_the_elasticsearch_connection(st
 
 def test_reset_deletes_indices_and_templates(store, opensearch_client):
     opensearch_client.indices.put_index_template(
-        name="selftest", body={"index_patterns": ["selftest-*"], "template": {"settings": {"number_of_shards": 1}}})
+        name="selftest", body={"index_patterns": ["selftest-*"], "template": {"settings": {"number_of_shards": 1}}}
+    )
     opensearch_client.index(index="selftest-2", id="1", body={"n": 1})
     assert store.index_names() == ["selftest-2"] and store.template_names() == ["selftest"]
     store.reset()

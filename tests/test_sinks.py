@@ -6,14 +6,14 @@ import json
 import logging
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafka_monitor.config import StoreSettings, parse_config
-from kafka_monitor.documents import Doc, lag_documents, status_document
+from kafka_monitor.config.schema import StoreSettings, parse_config
 from kafka_monitor.errors import ConfigError
-from kafka_monitor.sinks import (
+from kafka_monitor.store.documents import Doc, lag_documents, status_document
+from kafka_monitor.store.sink import (
     BulkIndexError,
     SearchSink,
     StoreError,
@@ -25,15 +25,21 @@ from sandbox.faultproxy import FaultProxy
 from sandbox.process import free_port
 from sandbox.search import SearchStore
 
-MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=timezone.utc)
+MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=UTC)
 KINDS = ["elasticsearch", "opensearch"]
 SECRET = "s3cret-Passw0rd"
 
 
 def store_settings(kind: str, **overrides) -> StoreSettings:
     # Tiny backoffs and timeouts keep the fault tests fast; the logic is the same.
-    values = dict(kind=kind, conn_id="kafka_monitor_store", initial_backoff_s=0.01, max_backoff_s=0.04,
-                  request_timeout_s=3, max_retries=3)
+    values = dict(
+        kind=kind,
+        conn_id="kafka_monitor_store",
+        initial_backoff_s=0.01,
+        max_backoff_s=0.04,
+        request_timeout_s=3,
+        max_retries=3,
+    )
     values.update(overrides)
     return StoreSettings(**values)
 
@@ -49,11 +55,29 @@ def sink_for(store: SearchStore, kind: str, url: str | None = None, **overrides)
 
 
 def lag_docs(topic="orders", partitions=3, minute=MINUTE, collected_at=None, lag=lambda p: p * 10, **kw):
-    rows = [{"partition": p, "current_offset": 100, "log_end_offset": 100 + lag(p), "lag": lag(p),
-             "consumer_id": f"c-{p % 2}", "host": "/10.0.0.5", "client_id": "mm"} for p in range(partitions)]
-    return lag_documents(index_prefix="kafka-lag", minute=minute, mirrormaker="mm-1", group="oasis-group",
-                         topic=topic, rows=rows, group_state="Stable",
-                         collected_at=collected_at or minute + timedelta(seconds=5), **kw)
+    rows = [
+        {
+            "partition": p,
+            "current_offset": 100,
+            "log_end_offset": 100 + lag(p),
+            "lag": lag(p),
+            "consumer_id": f"c-{p % 2}",
+            "host": "/10.0.0.5",
+            "client_id": "mm",
+        }
+        for p in range(partitions)
+    ]
+    return lag_documents(
+        index_prefix="kafka-lag",
+        minute=minute,
+        mirrormaker="mm-1",
+        group="oasis-group",
+        topic=topic,
+        rows=rows,
+        group_state="Stable",
+        collected_at=collected_at or minute + timedelta(seconds=5),
+        **kw,
+    )
 
 
 def count(store: SearchStore, index: str = "kafka-lag-*") -> int:
@@ -74,8 +98,14 @@ def reject_items(positions, status=429, kind="es_rejected_execution_exception"):
         chosen = range(len(reply["items"])) if positions == "all" else positions
         for i in chosen:
             item = reply["items"][i]["index"]
-            reply["items"][i] = {"index": {"_index": item["_index"], "_id": item["_id"], "status": status,
-                                           "error": {"type": kind, "reason": f"injected {status}"}}}
+            reply["items"][i] = {
+                "index": {
+                    "_index": item["_index"],
+                    "_id": item["_id"],
+                    "status": status,
+                    "error": {"type": kind, "reason": f"injected {status}"},
+                }
+            }
         reply["errors"] = True
         return json.dumps(reply).encode()
 
@@ -99,21 +129,39 @@ def proxy(store):
 def test_index_confirms_every_document_with_the_contract_mapping(store, kind):
     sink = sink_for(store, kind)
     docs = lag_docs(partitions=3, lag=lambda p: 2**40 + p)  # beyond 32 bits
-    docs.append(status_document(index_prefix="kafka-monitor-status", minute=MINUTE, source="lag",
-                                subject={"mirrormaker": "mm-1", "group": "oasis-group", "topic": "orders"},
-                                status="error", duration_ms=5.0, row_count=0, error_kind="ssh_timeout",
-                                error_message="ssh: timed out after 25 s", collected_at=MINUTE))
+    docs.append(
+        status_document(
+            index_prefix="kafka-monitor-status",
+            minute=MINUTE,
+            source="lag",
+            subject={"mirrormaker": "mm-1", "group": "oasis-group", "topic": "orders"},
+            status="error",
+            duration_ms=5.0,
+            row_count=0,
+            error_kind="ssh_timeout",
+            error_message="ssh: timed out after 25 s",
+            collected_at=MINUTE,
+        )
+    )
     report = sink.index(docs, refresh=True)
     assert (report.indexed, report.failed, report.retried, report.first_errors) == (5, 0, 0, [])
     assert count(store, "kafka-lag-2026.11.22") == 4 and count(store, "kafka-monitor-status-2026.11.22") == 1
 
     lag_props = store.request("GET", "/kafka-lag-2026.11.22/_mapping")["kafka-lag-2026.11.22"]["mappings"]["properties"]
-    assert {f: lag_props[f]["type"] for f in ("topic", "group", "mirrormaker", "consumer_id", "doc_type")} == \
-        dict.fromkeys(("topic", "group", "mirrormaker", "consumer_id", "doc_type"), "keyword")
-    assert {f: lag_props[f]["type"] for f in ("lag", "total_lag", "max_lag", "p0", "p2", "partition")} == \
-        {"lag": "long", "total_lag": "long", "max_lag": "long", "p0": "long", "p2": "long", "partition": "integer"}
-    status_props = store.request("GET", "/kafka-monitor-status-2026.11.22/_mapping")[
-        "kafka-monitor-status-2026.11.22"]["mappings"]["properties"]
+    assert {
+        f: lag_props[f]["type"] for f in ("topic", "group", "mirrormaker", "consumer_id", "doc_type")
+    } == dict.fromkeys(("topic", "group", "mirrormaker", "consumer_id", "doc_type"), "keyword")
+    assert {f: lag_props[f]["type"] for f in ("lag", "total_lag", "max_lag", "p0", "p2", "partition")} == {
+        "lag": "long",
+        "total_lag": "long",
+        "max_lag": "long",
+        "p0": "long",
+        "p2": "long",
+        "partition": "integer",
+    }
+    status_props = store.request("GET", "/kafka-monitor-status-2026.11.22/_mapping")["kafka-monitor-status-2026.11.22"][
+        "mappings"
+    ]["properties"]
     assert status_props["error_message"]["type"] == "text" and status_props["status"]["type"] == "keyword"
 
     # 64-bit lag round-trips exactly and is searchable as a number.
@@ -126,8 +174,9 @@ def test_the_same_minute_twice_leaves_the_same_number_of_documents(store, kind):
     sink = sink_for(store, kind)
     first = lag_docs(partitions=4, collected_at=MINUTE + timedelta(seconds=5), run_id="run-1")
     sink.index(first, refresh=True)
-    retry = lag_docs(partitions=4, collected_at=MINUTE + timedelta(seconds=50), run_id="run-1",
-                     lag=lambda p: p * 10 + 1)
+    retry = lag_docs(
+        partitions=4, collected_at=MINUTE + timedelta(seconds=50), run_id="run-1", lag=lambda p: p * 10 + 1
+    )
     report = sink.index(retry, refresh=True)
     assert report.indexed == 5
     assert count(store) == 5  # overwritten, not duplicated
@@ -174,12 +223,16 @@ def test_rejected_documents_are_counted_and_the_others_indexed(store, kind):
 
 def test_a_document_that_is_not_json_fails_alone(store, kind):
     sink = sink_for(store, kind)
-    nan = Doc("kafka-jmx-2026.11.22", "x1", {"@timestamp": "2026-11-22T10:15:00Z", "metric": "m", "value": float("nan")})
+    nan = Doc(
+        "kafka-jmx-2026.11.22", "x1", {"@timestamp": "2026-11-22T10:15:00Z", "metric": "m", "value": float("nan")}
+    )
     with pytest.raises(BulkIndexError) as caught:
         sink.index([nan, *lag_docs(partitions=1)])
     report = caught.value.report
     assert (report.indexed, report.failed) == (2, 1)
-    assert report.first_errors == ["kafka-jmx-2026.11.22/x1: serialization_error: Out of range float values are not JSON compliant"]
+    assert report.first_errors == [
+        "kafka-jmx-2026.11.22/x1: serialization_error: Out of range float values are not JSON compliant"
+    ]
 
 
 # --------------------------------------------------------------------------- retries through the fault proxy
@@ -189,8 +242,9 @@ def test_a_document_that_is_not_json_fails_alone(store, kind):
 def test_request_level_429_and_5xx_are_retried(store, proxy, kind, status):
     sink = sink_for(store, kind, proxy.url)
     sink.ensure_templates()
-    proxy.fail_next(2, status, body=b'{"error":{"type":"injected","reason":"busy"},"status":%d}' % status,
-                    path_contains="_bulk")
+    proxy.fail_next(
+        2, status, body=b'{"error":{"type":"injected","reason":"busy"},"status":%d}' % status, path_contains="_bulk"
+    )
     report = sink.index(lag_docs(partitions=3))
     assert (report.indexed, report.failed, report.retried, report.requests) == (4, 0, 2, 3)
     assert [s.outcome for s in proxy.seen if "_bulk" in s.path] == [f"failed {status}"] * 2 + ["forwarded"]
@@ -225,9 +279,11 @@ def test_a_failure_after_some_chunks_reports_only_what_the_store_confirmed(store
 
 def test_retries_back_off_exponentially_up_to_the_cap(store, proxy, kind):
     sleeps: list[float] = []
-    sink = SearchSink(client_for(store, kind, proxy.url),
-                      store_settings(kind, initial_backoff_s=0.01, max_backoff_s=0.03, max_retries=4),
-                      sleep=sleeps.append)
+    sink = SearchSink(
+        client_for(store, kind, proxy.url),
+        store_settings(kind, initial_backoff_s=0.01, max_backoff_s=0.03, max_retries=4),
+        sleep=sleeps.append,
+    )
     sink.ensure_templates()
     proxy.fail_next(4, 502, path_contains="_bulk")
     assert sink.index(lag_docs(partitions=1)).retried == 4
@@ -237,8 +293,11 @@ def test_retries_back_off_exponentially_up_to_the_cap(store, proxy, kind):
 
 def test_a_retry_after_hint_is_honoured_within_the_cap(store, proxy):
     sleeps: list[float] = []
-    sink = SearchSink(client_for(store, "elasticsearch", proxy.url),
-                      store_settings("elasticsearch", initial_backoff_s=0.01, max_backoff_s=0.5), sleep=sleeps.append)
+    sink = SearchSink(
+        client_for(store, "elasticsearch", proxy.url),
+        store_settings("elasticsearch", initial_backoff_s=0.01, max_backoff_s=0.5),
+        sleep=sleeps.append,
+    )
     sink.ensure_templates()
     proxy.fail_next(1, 429, headers={"Retry-After": "0.3"}, path_contains="_bulk")
     proxy.fail_next(1, 429, headers={"Retry-After": "30"}, path_contains="_bulk")
@@ -249,8 +308,12 @@ def test_a_retry_after_hint_is_honoured_within_the_cap(store, proxy):
 def test_a_client_error_is_not_retried(store, proxy, kind):
     sink = sink_for(store, kind, proxy.url)
     sink.ensure_templates()
-    proxy.fail_next(1, 403, body=b'{"error":{"type":"security_exception","reason":"no write privilege"},"status":403}',
-                    path_contains="_bulk")
+    proxy.fail_next(
+        1,
+        403,
+        body=b'{"error":{"type":"security_exception","reason":"no write privilege"},"status":403}',
+        path_contains="_bulk",
+    )
     with pytest.raises(StoreError, match=r"failed: HTTP 403: security_exception: no write privilege"):
         sink.index(lag_docs(partitions=1))
     assert len([s for s in proxy.seen if "_bulk" in s.path]) == 1
@@ -324,8 +387,11 @@ def test_store_down_fails_the_task_and_reports_nothing_indexed(tmp_path, kind, c
     caplog.set_level(logging.DEBUG)
     part = SearchStore(tmp_path).start()
     try:
-        client = client_for(part, kind, http_auth=("monitor", SECRET)) if kind == "opensearch" else \
-            client_for(part, kind, basic_auth=("monitor", SECRET))
+        client = (
+            client_for(part, kind, http_auth=("monitor", SECRET))
+            if kind == "opensearch"
+            else client_for(part, kind, basic_auth=("monitor", SECRET))
+        )
         sink = SearchSink(client, store_settings(kind, max_retries=2))
         assert sink.index(lag_docs(partitions=1), refresh=True).indexed == 2
     finally:
@@ -368,9 +434,16 @@ def test_ensure_templates_is_one_read_per_template_when_current(store, proxy, ki
 
 def test_an_older_template_version_is_upgraded(store, kind):
     name = template_name("kafka-lag")
-    store.request("PUT", f"/_index_template/{name}",
-                  {"index_patterns": ["kafka-lag-*"], "version": 0, "priority": 209,
-                   "template": {"mappings": {"properties": {"topic": {"type": "text"}}}}})
+    store.request(
+        "PUT",
+        f"/_index_template/{name}",
+        {
+            "index_patterns": ["kafka-lag-*"],
+            "version": 0,
+            "priority": 209,
+            "template": {"mappings": {"properties": {"topic": {"type": "text"}}}},
+        },
+    )
     sink_for(store, kind).ensure_templates()
     current = store.request("GET", f"/_index_template/{name}")["index_templates"][0]["index_template"]
     assert current["version"] == load_template("mapping.json", "kafka-lag")["version"] >= 1
@@ -383,7 +456,9 @@ def test_template_files_are_valid_and_bound_to_the_prefix():
         assert body["index_patterns"] == ["x-prefix-*"]
         assert body["template"]["mappings"]["properties"]["@timestamp"]["type"] == "date"
     # Nested prefixes: the longer (more specific) one wins.
-    assert load_template("jmx_mapping.json", "kafka-jmx")["priority"] > load_template("mapping.json", "kafka")["priority"]
+    assert (
+        load_template("jmx_mapping.json", "kafka-jmx")["priority"] > load_template("mapping.json", "kafka")["priority"]
+    )
 
 
 def test_a_broken_template_file_names_the_file(tmp_path, monkeypatch):
@@ -401,8 +476,9 @@ def test_a_broken_template_file_names_the_file(tmp_path, monkeypatch):
 def test_the_three_prefixes_must_differ(store):
     # Refused when the configuration is loaded, naming the field…
     with pytest.raises(ConfigError, match=r"store: .*lag_index, status_index and jmx_index must differ"):
-        parse_config({"store": {"kind": "opensearch", "conn_id": "s", "jmx_index": "kafka-lag"},
-                      "mirrormakers": []}, "test")
+        parse_config(
+            {"store": {"kind": "opensearch", "conn_id": "s", "jmx_index": "kafka-lag"}, "mirrormakers": []}, "test"
+        )
     # …and by the sink too, for settings built without validation.
     settings = StoreSettings.model_construct(**{**store_settings("opensearch").model_dump(), "jmx_index": "kafka-lag"})
     with pytest.raises(ConfigError, match="must differ"):
@@ -429,10 +505,10 @@ def test_retention_deletes_only_expired_daily_indices_of_our_prefixes(store, kin
     for name in names:
         store.request("PUT", f"/{name}")
     sink = sink_for(store, kind, retention_days=14)
-    deleted = sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc))
+    deleted = sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
     assert deleted == ["kafka-jmx-2026.11.01", "kafka-lag-2026.11.07", "kafka-monitor-status-2025.12.31"]
     assert store.index_names() == sorted(set(names) - set(deleted))
-    assert sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)) == []  # idempotent
+    assert sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=UTC)) == []  # idempotent
 
 
 def test_retention_needs_an_aware_time(store):

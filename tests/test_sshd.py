@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -27,8 +28,11 @@ def test_sshhook_runs_a_command_and_reads_stdout_and_stderr_apart(monkeypatch, s
     assert hook.host_key is not None and not hook.no_host_key_check
     with hook.get_conn() as client:
         status, out, err = hook.exec_ssh_client_command(
-            client, "echo to-stdout; echo to-stderr >&2; printf '%s' \"$USER\"; exit 7",
-            get_pty=False, environment=None, timeout=10,
+            client,
+            "echo to-stdout; echo to-stderr >&2; printf '%s' \"$USER\"; exit 7",
+            get_pty=False,
+            environment=None,
+            timeout=10,
         )
     assert status == 7
     assert out == f"to-stdout\n{sshd.user}".encode()
@@ -77,6 +81,7 @@ def test_a_fresh_server_leaves_no_process_and_no_port_after_stop():
     server.ensure_alive()
     server.stop()
     assert not server.group_alive()
+    assert not Path(f"/proc/{pid}").exists()
     assert not port_open(port)
     assert not folder.exists()
 
@@ -85,5 +90,7 @@ def test_ensure_alive_names_a_server_that_died(tmp_path):
     with SshServer(base_dir=tmp_path / "sshd") as server:
         os.killpg(server.pid, signal.SIGKILL)
         wait_until(lambda: not server.process.alive(), "sshd to die", timeout=10)
-        with pytest.raises(SandboxError, match=rf"sshd \(pid {server.pid}, 127\.0\.0\.1:{server.port}\) is not running"):
+        with pytest.raises(
+            SandboxError, match=rf"sshd \(pid {server.pid}, 127\.0\.0\.1:{server.port}\) is not running"
+        ):
             server.ensure_alive()

@@ -22,7 +22,7 @@ pytest_plugins = ["fixtures.common", "fixtures.sshd", "fixtures.broker", "fixtur
                   "fixtures.aws", "fixtures.jvm", "fixtures.airflow"]
 """
 
-INNER = '''
+INNER = """
 import json, os, signal
 from pathlib import Path
 import pytest
@@ -47,7 +47,7 @@ def test_use_every_part(request, airflow_home):
 @pytest.mark.parametrize("fixture", ["sshd", "broker", "store", "aws", "jvm"])
 def test_needs(fixture, request):
     request.getfixturevalue(fixture)
-'''
+"""
 
 
 def run_inner(tmp_path: Path, kill: bool) -> tuple[subprocess.CompletedProcess, dict]:
@@ -55,15 +55,34 @@ def run_inner(tmp_path: Path, kill: bool) -> tuple[subprocess.CompletedProcess, 
     (tmp_path / "test_inner.py").write_text(INNER)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     record = tmp_path / "record.json"
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "TESTBED_RECORD": str(record),
-           "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(TESTS),
+        "TESTBED_RECORD": str(record),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+    }
     env.pop("TESTBED_KILL", None)
     if kill:
         env["TESTBED_KILL"] = "1"
     # The timeout bounds a hang; it is no speed target.
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout=120",
-                           str(tmp_path / "test_inner.py")], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=400)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "timeout=120",
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     return proc, json.loads(record.read_text())
 
 
@@ -83,7 +102,12 @@ def test_a_part_killed_mid_session_fails_the_tests_that_need_it_naming_it(tmp_pa
     assert "5 failed, 1 passed" in out, out[-4000:]
     assert "Timeout" not in out
     for name, (pid, port) in parts.items():
-        part_words = {"ssh_server": "sshd", "tansu_broker": "tansu broker", "search_store": "osmem-server",
-                      "moto_server": "moto", "jmx_jvm": "JVM"}[name]
+        part_words = {
+            "ssh_server": "sshd",
+            "tansu_broker": "tansu broker",
+            "search_store": "osmem-server",
+            "moto_server": "moto",
+            "jmx_jvm": "JVM",
+        }[name]
         assert f"pid {pid}" in out and str(port) in out, f"{name}: the failure does not name pid {pid}/port {port}"
         assert part_words.lower() in out.lower(), f"{name}: the failure does not name the part"

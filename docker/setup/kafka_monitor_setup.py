@@ -34,9 +34,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 CLIENT_KEY = "airflow_ed25519"  # the monitor's key; the public half is ...pub
@@ -75,7 +76,7 @@ class Settings:
     heartbeat: Path
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         def need(name: str) -> str:
             value = env.get(name, "")
             if not value:
@@ -152,8 +153,10 @@ def ensure_keys(keys_dir: Path) -> SshKeys:
             private = keys_dir / name
             public = keys_dir / f"{name}.pub"
             if private.exists() != public.exists():
-                raise SetupError(f"ssh keys: {private} and {public} must both exist or both be absent; "
-                                 "delete the one left over to generate a new pair")
+                raise SetupError(
+                    f"ssh keys: {private} and {public} must both exist or both be absent; "
+                    "delete the one left over to generate a new pair"
+                )
             if not private.exists():
                 generate_ed25519(private, comment)
                 log(f"generated {private}")
@@ -169,8 +172,9 @@ def ensure_keys(keys_dir: Path) -> SshKeys:
 # --------------------------------------------------------------------------- 3. connections
 
 
-def ssh_connection(keys: SshKeys, *, host: str, port: int, user: str, conn_timeout: float,
-                   description: str) -> dict[str, Any]:
+def ssh_connection(
+    keys: SshKeys, *, host: str, port: int, user: str, conn_timeout: float, description: str
+) -> dict[str, Any]:
     """An Airflow SSH connection that logs in with the generated key and pins the host key."""
     return {
         "conn_type": "ssh",
@@ -178,14 +182,16 @@ def ssh_connection(keys: SshKeys, *, host: str, port: int, user: str, conn_timeo
         "host": host,
         "port": port,
         "login": user,
-        "extra": json.dumps({
-            "private_key": keys.client_private_key,
-            "host_key": keys.host_public_key,
-            "no_host_key_check": False,
-            "allow_host_key_change": False,
-            "look_for_keys": False,
-            "conn_timeout": conn_timeout,
-        }),
+        "extra": json.dumps(
+            {
+                "private_key": keys.client_private_key,
+                "host_key": keys.host_public_key,
+                "no_host_key_check": False,
+                "allow_host_key_change": False,
+                "look_for_keys": False,
+                "conn_timeout": conn_timeout,
+            }
+        ),
     }
 
 
@@ -207,19 +213,25 @@ def store_connection(store: Any, url: str, user: str, password: str) -> dict[str
 
 def demo_connections(config: Any, keys: SshKeys, settings: Settings) -> dict[str, dict[str, Any]]:
     conns = {
-        config.store.conn_id: store_connection(config.store, settings.elasticsearch_url,
-                                               settings.store_user, settings.store_password),
+        config.store.conn_id: store_connection(
+            config.store, settings.elasticsearch_url, settings.store_user, settings.store_password
+        ),
     }
     for mm in config.mirrormakers:
         conns[mm.ssh_conn_id] = ssh_connection(
-            keys, host=settings.mirrormaker_ssh_host, port=settings.mirrormaker_ssh_port,
-            user=settings.mirrormaker_ssh_user, conn_timeout=mm.timeouts.connect_s,
-            description=f"MirrorMaker host {mm.name} (demo), host key pinned")
+            keys,
+            host=settings.mirrormaker_ssh_host,
+            port=settings.mirrormaker_ssh_port,
+            user=settings.mirrormaker_ssh_user,
+            conn_timeout=mm.timeouts.connect_s,
+            description=f"MirrorMaker host {mm.name} (demo), host key pinned",
+        )
     return conns
 
 
-def import_connections(conns: Mapping[str, Mapping[str, Any]],
-                       run_airflow: Callable[[Sequence[str]], subprocess.CompletedProcess]) -> None:
+def import_connections(
+    conns: Mapping[str, Mapping[str, Any]], run_airflow: Callable[[Sequence[str]], subprocess.CompletedProcess]
+) -> None:
     """``airflow connections import --overwrite`` from a private temporary file.
 
     The CLI only prints (and exits 0) when it skips a connection, so its output is checked for
@@ -236,8 +248,10 @@ def import_connections(conns: Mapping[str, Mapping[str, Any]],
     missing = [conn_id for conn_id in conns if f"Imported connection {conn_id}" not in output]
     if proc.returncode != 0 or missing:
         tail = "\n".join(output.strip().splitlines()[-15:])
-        raise SetupError(f"connections: `airflow connections import` did not import {missing or list(conns)} "
-                         f"(exit {proc.returncode}):\n{tail}")
+        raise SetupError(
+            f"connections: `airflow connections import` did not import {missing or list(conns)} "
+            f"(exit {proc.returncode}):\n{tail}"
+        )
     log(f"Airflow connections: {', '.join(sorted(conns))}")
 
 
@@ -248,9 +262,16 @@ def run_airflow_cli(args: Sequence[str]) -> subprocess.CompletedProcess:
 # --------------------------------------------------------------------------- HTTP
 
 
-def http_json(method: str, url: str, *, auth: tuple[str, str] | None = None, body: Any = None,
-              headers: Mapping[str, str] | None = None, data: bytes | None = None,
-              timeout: float = 30.0) -> tuple[int, Any]:
+def http_json(
+    method: str,
+    url: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, Any]:
     """(status, parsed JSON or text) of one request; connection errors raise ``OSError``."""
     request_headers = dict(headers or {})
     if body is not None:
@@ -272,8 +293,9 @@ def http_json(method: str, url: str, *, auth: tuple[str, str] | None = None, bod
         return status, text
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float, heartbeat: Path | None,
-             interval_s: float = 5.0) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout_s: float, heartbeat: Path | None, interval_s: float = 5.0
+) -> None:
     """Poll ``check`` until it is true, touching the heartbeat file the health check reads."""
     deadline = time.monotonic() + timeout_s
     last_error = ""
@@ -294,7 +316,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout_s: float, heartbeat: 
 
 
 def store_role(store: Any) -> dict[str, Any]:
-    """The least the monitor needs (the calls ``kafka_monitor.sinks`` makes):
+    """The least the monitor needs (the calls ``kafka_monitor.store.sink`` makes):
 
     - cluster ``manage_index_templates``: read and create its three index templates;
     - cluster ``monitor`` + index ``monitor``: ``_cat/indices`` for retention;
@@ -304,21 +326,31 @@ def store_role(store: Any) -> dict[str, Any]:
     """
     return {
         "cluster": ["monitor", "manage_index_templates"],
-        "indices": [{
-            "names": [f"{store.lag_index}-*", f"{store.status_index}-*", f"{store.jmx_index}-*"],
-            "privileges": ["create_index", "index", "delete_index", "monitor"],
-        }],
+        "indices": [
+            {
+                "names": [f"{store.lag_index}-*", f"{store.status_index}-*", f"{store.jmx_index}-*"],
+                "privileges": ["create_index", "index", "delete_index", "monitor"],
+            }
+        ],
     }
 
 
 def setup_elasticsearch_security(settings: Settings, store: Any) -> None:
     base, auth = settings.elasticsearch_url, ("elastic", settings.elastic_password)
     steps = [
-        ("setting the kibana_system password", "POST", "/_security/user/kibana_system/_password",
-         {"password": settings.kibana_system_password}),
+        (
+            "setting the kibana_system password",
+            "POST",
+            "/_security/user/kibana_system/_password",
+            {"password": settings.kibana_system_password},
+        ),
         (f"creating role {STORE_ROLE}", "PUT", f"/_security/role/{STORE_ROLE}", store_role(store)),
-        (f"creating user {settings.store_user}", "PUT", f"/_security/user/{settings.store_user}",
-         {"password": settings.store_password, "roles": [STORE_ROLE], "full_name": "kafka-monitor (Airflow)"}),
+        (
+            f"creating user {settings.store_user}",
+            "PUT",
+            f"/_security/user/{settings.store_user}",
+            {"password": settings.store_password, "roles": [STORE_ROLE], "full_name": "kafka-monitor (Airflow)"},
+        ),
     ]
     for what, method, path, body in steps:
         try:
@@ -332,8 +364,11 @@ def setup_elasticsearch_security(settings: Settings, store: Any) -> None:
 
 def elasticsearch_ready(settings: Settings) -> bool:
     status, reply = http_json(
-        "GET", f"{settings.elasticsearch_url}/_cluster/health?wait_for_status=yellow&timeout=5s",
-        auth=("elastic", settings.elastic_password), timeout=15)
+        "GET",
+        f"{settings.elasticsearch_url}/_cluster/health?wait_for_status=yellow&timeout=5s",
+        auth=("elastic", settings.elastic_password),
+        timeout=15,
+    )
     return status == 200 and isinstance(reply, dict) and reply.get("status") in ("yellow", "green")
 
 
@@ -343,7 +378,7 @@ def elasticsearch_ready(settings: Settings) -> bool:
 def apply_index_templates(config: Any, store_conn: Mapping[str, Any]) -> None:
     """The product's own templates, through the product's own code."""
     from kafka_monitor.errors import KafkaMonitorError
-    from kafka_monitor.sinks import SearchSink
+    from kafka_monitor.store.sink import SearchSink
 
     # Outside a task, hooks resolve connections from AIRFLOW_CONN_* (not the metastore).
     os.environ[f"AIRFLOW_CONN_{config.store.conn_id.upper()}"] = json.dumps(store_conn)
@@ -351,8 +386,10 @@ def apply_index_templates(config: Any, store_conn: Mapping[str, Any]) -> None:
         SearchSink.from_settings(config.store).ensure_templates()
     except KafkaMonitorError as exc:
         raise SetupError(f"index templates: {exc}") from None
-    log(f"index templates for {config.store.lag_index}-*, {config.store.status_index}-*, "
-        f"{config.store.jmx_index}-* are in place")
+    log(
+        f"index templates for {config.store.lag_index}-*, {config.store.status_index}-*, "
+        f"{config.store.jmx_index}-* are in place"
+    )
 
 
 # --------------------------------------------------------------------------- 5. Kibana
@@ -382,10 +419,14 @@ def saved_objects(kibana_dir: Path, store: Any) -> list[dict[str, Any]]:
 def multipart_file(field: str, filename: str, content: bytes) -> tuple[bytes, str]:
     boundary = f"kafka-monitor-{uuid.uuid4().hex}"
     body = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        "Content-Type: application/ndjson\r\n\r\n"
-    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: application/ndjson\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -394,18 +435,27 @@ def import_saved_objects(kibana_url: str, auth: tuple[str, str], objects: Sequen
     ndjson = "".join(json.dumps(obj, separators=(",", ":")) + "\n" for obj in objects).encode("utf-8")
     body, content_type = multipart_file("file", "kafka-monitor.ndjson", ndjson)
     try:
-        status, reply = http_json("POST", f"{kibana_url}/api/saved_objects/_import?overwrite=true", auth=auth,
-                                  data=body, headers={"Content-Type": content_type, "kbn-xsrf": "kafka-monitor"},
-                                  timeout=120)
+        status, reply = http_json(
+            "POST",
+            f"{kibana_url}/api/saved_objects/_import?overwrite=true",
+            auth=auth,
+            data=body,
+            headers={"Content-Type": content_type, "kbn-xsrf": "kafka-monitor"},
+            timeout=120,
+        )
     except OSError as exc:
         raise SetupError(f"kibana: importing saved objects: cannot reach {kibana_url}: {exc}") from None
     if status != 200 or not isinstance(reply, dict):
         raise SetupError(f"kibana: importing saved objects: HTTP {status}: {str(reply)[:500]}")
     errors = reply.get("errors") or []
     if not reply.get("success") or errors:
-        described = "; ".join(
-            f"{e.get('type')} {e.get('id')!r} ({e.get('title', '')}): {json.dumps(e.get('error'))[:200]}"
-            for e in errors[:10]) or str(reply)[:500]
+        described = (
+            "; ".join(
+                f"{e.get('type')} {e.get('id')!r} ({e.get('title', '')}): {json.dumps(e.get('error'))[:200]}"
+                for e in errors[:10]
+            )
+            or str(reply)[:500]
+        )
         raise SetupError(f"kibana: {len(errors)} of {len(objects)} saved objects were rejected: {described}")
     count = int(reply.get("successCount", 0))
     if count != len(objects):
@@ -414,8 +464,9 @@ def import_saved_objects(kibana_url: str, auth: tuple[str, str], objects: Sequen
 
 
 def kibana_ready(settings: Settings) -> bool:
-    status, reply = http_json("GET", f"{settings.kibana_url}/api/status",
-                              auth=("elastic", settings.elastic_password), timeout=15)
+    status, reply = http_json(
+        "GET", f"{settings.kibana_url}/api/status", auth=("elastic", settings.elastic_password), timeout=15
+    )
     level = (((reply or {}).get("status") or {}).get("overall") or {}).get("level") if isinstance(reply, dict) else None
     return status == 200 and level == "available"
 
@@ -424,7 +475,7 @@ def kibana_ready(settings: Settings) -> bool:
 
 
 def load_product_config(path: Path) -> Any:
-    from kafka_monitor.config import load_config
+    from kafka_monitor.config.schema import load_config
     from kafka_monitor.errors import ConfigError
 
     try:

@@ -32,15 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "parse-describe":
-        from kafka_monitor.describe import cli_parse_describe
+        from kafka_monitor.lag.describe import cli_parse_describe
 
         return cli_parse_describe(args.file, args.group, sys.stdout, sys.stderr)
     if args.command == "render-dashboard":
-        from kafka_monitor.cloudwatch import cli_render_dashboard
+        from kafka_monitor.cloudwatch.dashboard import cli_render_dashboard
 
         return cli_render_dashboard(args.config, sys.stdout, sys.stderr)
     if args.command == "check-config":
-        from kafka_monitor.config import cli_check_config
+        from kafka_monitor.config.schema import cli_check_config
 
         return cli_check_config(args.config, sys.stdout, sys.stderr)
     raise AssertionError(args.command)

@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from kafka_monitor.config import (
+from kafka_monitor.config.schema import (
     JmxSettings,
     JmxTarget,
     MirrorMaker,
@@ -39,7 +39,7 @@ def _fail(message: str, retryable: bool) -> Exception:
 
 def scheduled_minute(context: dict[str, Any]) -> datetime:
     """The minute a run stands for: its logical date, or (manual runs have none) its run_after."""
-    from kafka_monitor.documents import minute_of
+    from kafka_monitor.store.documents import minute_of
 
     stamp = context.get("logical_date") or context["dag_run"].run_after
     return minute_of(stamp)
@@ -61,10 +61,17 @@ def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
     store = config.store.model_dump(mode="json")
     targets = config.lag_targets()
     # Lag as CloudWatch custom metrics only when asked for (it costs money per metric).
-    cloudwatch = config.cloudwatch.model_dump(mode="json") if (
-        config.cloudwatch and config.cloudwatch.enabled and config.cloudwatch.publish_lag_metrics) else None
-    log.info("configuration %s: %d topics on %d MirrorMaker hosts", resolve_config_path(config_path),
-             len(targets), len(config.mirrormakers))
+    cloudwatch = (
+        config.cloudwatch.model_dump(mode="json")
+        if (config.cloudwatch and config.cloudwatch.enabled and config.cloudwatch.publish_lag_metrics)
+        else None
+    )
+    log.info(
+        "configuration %s: %d topics on %d MirrorMaker hosts",
+        resolve_config_path(config_path),
+        len(targets),
+        len(config.mirrormakers),
+    )
     return [{"target": target, "store": store, "cloudwatch": cloudwatch} for target in targets]
 
 
@@ -83,17 +90,25 @@ def lag_label(target: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- lag
 
 
-def collect_lag(target: dict[str, Any], store: dict[str, Any], cloudwatch: dict[str, Any] | None = None, *,
-                minute: datetime, run_id: str | None = None, try_number: int | None = None) -> dict[str, Any]:
-    from kafka_monitor.lag import LagCollectionFailed, collect_and_index_topic
-    from kafka_monitor.sinks import SearchSink
+def collect_lag(
+    target: dict[str, Any],
+    store: dict[str, Any],
+    cloudwatch: dict[str, Any] | None = None,
+    *,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+) -> dict[str, Any]:
+    from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
+    from kafka_monitor.store.sink import SearchSink
 
     settings = StoreSettings.model_validate(store)
     mm = MirrorMaker.model_validate(target["mirrormaker"])
     sink = SearchSink.from_settings(settings)
     try:
-        outcome = collect_and_index_topic(mm, target["topic"], sink, settings, minute=minute,
-                                          run_id=run_id, try_number=try_number)
+        outcome = collect_and_index_topic(
+            mm, target["topic"], sink, settings, minute=minute, run_id=run_id, try_number=try_number
+        )
     except LagCollectionFailed as exc:
         raise _fail(str(exc), exc.retryable) from exc
     if cloudwatch:
@@ -103,49 +118,65 @@ def collect_lag(target: dict[str, Any], store: dict[str, Any], cloudwatch: dict[
 
 def publish_lag(summary: dict[str, Any], cloudwatch: dict[str, Any]) -> None:
     """The topic's summary as CloudWatch custom metrics; the lag is already indexed."""
-    from kafka_monitor import cloudwatch as cw
-    from kafka_monitor.config import CloudWatchSettings
+    from kafka_monitor.cloudwatch import dashboard as cw
+    from kafka_monitor.config.schema import CloudWatchSettings
 
     settings = CloudWatchSettings.model_validate(cloudwatch)
     try:
         report = cw.publish_lag_metrics(cw.cloudwatch_client(settings), settings.lag_metric_namespace, [summary])
     except cw.CloudWatchError as exc:
-        raise _fail(f"lag of topic {summary['topic']!r} was indexed, but publishing it to CloudWatch "
-                    f"failed: {exc}", retryable=True) from exc
-    log.info("published %d lag data points to CloudWatch namespace %s", report.published,
-             settings.lag_metric_namespace)
+        raise _fail(
+            f"lag of topic {summary['topic']!r} was indexed, but publishing it to CloudWatch failed: {exc}",
+            retryable=True,
+        ) from exc
+    log.info("published %d lag data points to CloudWatch namespace %s", report.published, settings.lag_metric_namespace)
 
 
 # --------------------------------------------------------------------------- jmx
 
 
-def snapshot_jmx(target: dict[str, Any], jmx: dict[str, Any], store: dict[str, Any], *,
-                 minute: datetime, run_id: str | None = None, try_number: int | None = None) -> dict[str, Any]:
-    from kafka_monitor import jmx as jmx_module
-    from kafka_monitor.sinks import SearchSink
+def snapshot_jmx(
+    target: dict[str, Any],
+    jmx: dict[str, Any],
+    store: dict[str, Any],
+    *,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+) -> dict[str, Any]:
+    from kafka_monitor.jmx import snapshot as jmx_module
+    from kafka_monitor.store.sink import SearchSink
 
     settings = StoreSettings.model_validate(store)
     sink = SearchSink.from_settings(settings)
     sink.ensure_templates()
     try:
         return jmx_module.collect_and_index(
-            JmxTarget.model_validate(target), JmxSettings.model_validate({**jmx, "targets": []}), sink,
-            status_index_prefix=settings.status_index, jmx_index_prefix=settings.jmx_index,
-            minute=minute, run_id=run_id, try_number=try_number,
+            JmxTarget.model_validate(target),
+            JmxSettings.model_validate({**jmx, "targets": []}),
+            sink,
+            status_index_prefix=settings.status_index,
+            jmx_index_prefix=settings.jmx_index,
+            minute=minute,
+            run_id=run_id,
+            try_number=try_number,
         )
     except jmx_module.JmxError as exc:
-        raise _fail(f"JMX target {target['name']!r}: {exc}", retryable=exc.kind in ("timeout", "target_unreachable")) from exc
+        raise _fail(
+            f"JMX target {target['name']!r}: {exc}", retryable=exc.kind in ("timeout", "target_unreachable")
+        ) from exc
 
 
 # --------------------------------------------------------------------------- cloudwatch
 
 
-def sync_dashboard(config_path: str | None = None, *, now: datetime, minute: datetime | None = None,
-                   run_id: str | None = None) -> dict[str, Any]:
+def sync_dashboard(
+    config_path: str | None = None, *, now: datetime, minute: datetime | None = None, run_id: str | None = None
+) -> dict[str, Any]:
     """Make CloudWatch match the repository's dashboard; record the outcome as a status document."""
-    from kafka_monitor import cloudwatch
-    from kafka_monitor.documents import STATUS_ERROR, STATUS_OK, status_document
-    from kafka_monitor.sinks import SearchSink
+    from kafka_monitor.cloudwatch import dashboard as cloudwatch
+    from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, status_document
+    from kafka_monitor.store.sink import SearchSink
 
     monitor = load_checked(config_path)
     if monitor.cloudwatch is None or not monitor.cloudwatch.enabled:
@@ -154,12 +185,24 @@ def sync_dashboard(config_path: str | None = None, *, now: datetime, minute: dat
     sink = SearchSink.from_settings(monitor.store)
 
     def record(state: str, kind: str | None = None, message: str | None = None, **extra: Any) -> None:
-        sink.index([status_document(
-            index_prefix=monitor.store.status_index, minute=minute or now, source="cloudwatch",
-            subject={"dashboard": monitor.cloudwatch.dashboard_name}, status=state,
-            duration_ms=(time.monotonic() - started) * 1000, row_count=0, error_kind=kind, error_message=message,
-            collected_at=now, run_id=run_id, extra=extra,
-        )])
+        sink.index(
+            [
+                status_document(
+                    index_prefix=monitor.store.status_index,
+                    minute=minute or now,
+                    source="cloudwatch",
+                    subject={"dashboard": monitor.cloudwatch.dashboard_name},
+                    status=state,
+                    duration_ms=(time.monotonic() - started) * 1000,
+                    row_count=0,
+                    error_kind=kind,
+                    error_message=message,
+                    collected_at=now,
+                    run_id=run_id,
+                    extra=extra,
+                )
+            ]
+        )
 
     try:
         result = cloudwatch.sync_dashboard(monitor, state=cloudwatch.VariableSyncState(), now=now)
@@ -177,7 +220,7 @@ def sync_dashboard(config_path: str | None = None, *, now: datetime, minute: dat
 
 
 def enforce_retention(config_path: str | None = None, *, now: datetime) -> list[str]:
-    from kafka_monitor.sinks import SearchSink
+    from kafka_monitor.store.sink import SearchSink
 
     config = load_checked(config_path)
     sink = SearchSink.from_settings(config.store)

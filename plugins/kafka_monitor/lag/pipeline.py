@@ -14,24 +14,35 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from kafka_monitor.collect import CollectionError, collect_topic
-from kafka_monitor.config import MirrorMaker, StoreSettings
-from kafka_monitor.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
+from kafka_monitor.config.schema import MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
-from kafka_monitor.sinks import BulkIndexError, SearchSink
+from kafka_monitor.lag.ssh import CollectionError, collect_topic
+from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
+from kafka_monitor.store.sink import BulkIndexError, SearchSink
 
 log = logging.getLogger(__name__)
 
 # Failures a retry inside the same minute cannot fix: fail at once (the next minute tries again).
-NOT_RETRYABLE = frozenset({
-    "host_key_mismatch", "host_key_unknown", "insecure_connection", "ssh_auth_failed",
-    "ssh_connection_invalid", "invalid_command_value", "unparseable_output",
-    "group_not_found", "group_without_offsets", "not_consumer_group", "topic_not_in_group",
-    "jvm_startup", "index_rejected",
-})
+NOT_RETRYABLE = frozenset(
+    {
+        "host_key_mismatch",
+        "host_key_unknown",
+        "insecure_connection",
+        "ssh_auth_failed",
+        "ssh_connection_invalid",
+        "invalid_command_value",
+        "unparseable_output",
+        "group_not_found",
+        "group_without_offsets",
+        "not_consumer_group",
+        "topic_not_in_group",
+        "jvm_startup",
+        "index_rejected",
+    }
+)
 
 
 class LagCollectionFailed(KafkaMonitorError):
@@ -79,13 +90,21 @@ def collect_and_index_topic(
     subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
     sink.ensure_templates()
 
-    def status(state: str, rows: int, group_state: str | None, kind: str | None = None,
-               message: str | None = None):
+    def status(state: str, rows: int, group_state: str | None, kind: str | None = None, message: str | None = None):
         return status_document(
-            index_prefix=store.status_index, minute=minute, source="lag", subject=subject, status=state,
-            duration_ms=(time.monotonic() - started) * 1000, row_count=rows, error_kind=kind,
-            error_message=message, collected_at=datetime.now(timezone.utc), run_id=run_id,
-            try_number=try_number, extra={"group_state": group_state},
+            index_prefix=store.status_index,
+            minute=minute,
+            source="lag",
+            subject=subject,
+            status=state,
+            duration_ms=(time.monotonic() - started) * 1000,
+            row_count=rows,
+            error_kind=kind,
+            error_message=message,
+            collected_at=datetime.now(UTC),
+            run_id=run_id,
+            try_number=try_number,
+            extra={"group_state": group_state},
         )
 
     try:
@@ -102,8 +121,14 @@ def collect_and_index_topic(
         raise LagCollectionFailed(message, exc.kind) from exc
 
     docs = lag_documents(
-        index_prefix=store.lag_index, minute=minute, mirrormaker=mm.name, group=mm.group, topic=topic,
-        rows=collection.rows, group_state=collection.group_state, collected_at=datetime.now(timezone.utc),
+        index_prefix=store.lag_index,
+        minute=minute,
+        mirrormaker=mm.name,
+        group=mm.group,
+        topic=topic,
+        rows=collection.rows,
+        group_state=collection.group_state,
+        collected_at=datetime.now(UTC),
         run_id=run_id,
     )
     summary = docs[-1].source
@@ -111,25 +136,49 @@ def collect_and_index_topic(
         report = sink.index(docs)
     except BulkIndexError as exc:
         rep = exc.report
-        message = (f"{mm.name}: {rep.failed} of {len(docs)} lag documents for topic {topic!r} were rejected "
-                   f"by the store; first reasons: {'; '.join(rep.first_errors)}")
+        message = (
+            f"{mm.name}: {rep.failed} of {len(docs)} lag documents for topic {topic!r} were rejected "
+            f"by the store; first reasons: {'; '.join(rep.first_errors)}"
+        )
         sink.index([status(STATUS_ERROR, rep.indexed, collection.group_state, "index_rejected", message)])
         raise LagCollectionFailed(message, "index_rejected") from exc
 
     sink.index([status(STATUS_OK, len(collection.rows), collection.group_state)])
     outcome = LagOutcome(
-        mirrormaker=mm.name, group=mm.group, topic=topic, group_state=collection.group_state,
-        partitions=summary["partition_count"], total_lag=summary["total_lag"], max_lag=summary["max_lag"],
-        indexed=report.indexed, duration_ms=round((time.monotonic() - started) * 1000, 1), summary=summary,
+        mirrormaker=mm.name,
+        group=mm.group,
+        topic=topic,
+        group_state=collection.group_state,
+        partitions=summary["partition_count"],
+        total_lag=summary["total_lag"],
+        max_lag=summary["max_lag"],
+        indexed=report.indexed,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        summary=summary,
     )
-    log.info("%s/%s: %d partitions, total lag %s, max lag %s, group %s; %d documents indexed",
-             mm.name, topic, outcome.partitions, outcome.total_lag, outcome.max_lag,
-             outcome.group_state, outcome.indexed)
+    log.info(
+        "%s/%s: %d partitions, total lag %s, max lag %s, group %s; %d documents indexed",
+        mm.name,
+        topic,
+        outcome.partitions,
+        outcome.total_lag,
+        outcome.max_lag,
+        outcome.group_state,
+        outcome.indexed,
+    )
     return outcome
 
 
-def _index_readable_rows(exc: CollectionError, mm: MirrorMaker, topic: str, sink: SearchSink,
-                         store: StoreSettings, *, minute: datetime, run_id: str | None) -> int:
+def _index_readable_rows(
+    exc: CollectionError,
+    mm: MirrorMaker,
+    topic: str,
+    sink: SearchSink,
+    store: StoreSettings,
+    *,
+    minute: datetime,
+    run_id: str | None,
+) -> int:
     """When the only fault is unreadable rows (a truncated line), keep the rows that were read."""
     result = getattr(exc, "result", None)
     if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
@@ -137,9 +186,17 @@ def _index_readable_rows(exc: CollectionError, mm: MirrorMaker, topic: str, sink
     rows = result.rows_for(mm.group, topic)
     if not rows:
         return 0
-    sink.index(lag_documents(
-        index_prefix=store.lag_index, minute=minute, mirrormaker=mm.name, group=mm.group, topic=topic,
-        rows=rows, group_state=result.group_states.get(mm.group), collected_at=datetime.now(timezone.utc),
-        run_id=run_id,
-    ))
+    sink.index(
+        lag_documents(
+            index_prefix=store.lag_index,
+            minute=minute,
+            mirrormaker=mm.name,
+            group=mm.group,
+            topic=topic,
+            rows=rows,
+            group_state=result.group_states.get(mm.group),
+            collected_at=datetime.now(UTC),
+            run_id=run_id,
+        )
+    )
     return len(rows)

@@ -1,7 +1,7 @@
 """Run the bounded describe command on a MirrorMaker host over SSH, and classify the outcome.
 
 One run of ``kafka-consumer-groups.sh --describe --group G`` (rendered by
-``kafka_monitor.command``) goes through Airflow's ``SSHHook``. Every way it can go wrong
+``kafka_monitor.lag.command``) goes through Airflow's ``SSHHook``. Every way it can go wrong
 ends as a ``CollectionError`` whose ``kind`` says why and whose message names the
 connection, the host and the cause:
 
@@ -21,7 +21,7 @@ host_key_unknown         no pinned key and none in known_hosts: never auto-added
 command_timeout          the remote ``timeout`` ended the tool (exit 124, or 137 after KILL)
 remote_command_failed    any other non-zero exit; the message carries the stderr tail
 (describe kinds)         the tool's own error in the output (e.g. ``group_not_found``), as
-                         classified by ``kafka_monitor.describe``
+                         classified by ``kafka_monitor.lag.describe``
 unparseable_output       the output is not any known describe layout
 group_without_offsets    the group answered but has no partition rows at all (no committed
                          offsets and no assignment: MirrorMaker is not consuming anything)
@@ -45,9 +45,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka_monitor.command import CommandError, as_mirrormaker, render_describe_command, validate_topic
-from kafka_monitor.config import MirrorMaker
+from kafka_monitor.config.schema import MirrorMaker
 from kafka_monitor.errors import KafkaMonitorError
+from kafka_monitor.lag.command import CommandError, as_mirrormaker, render_describe_command, validate_topic
 
 # coreutils `timeout`: 124 when the command ended after TERM, 128+9 when it needed KILL.
 TIMEOUT_EXIT_STATUSES = frozenset({124, 137})
@@ -103,7 +103,7 @@ class TopicCollection:
     rows: list[dict[str, Any]]  # this topic's rows from the parser, sorted by partition
     group_state: str | None
     output: RemoteOutput
-    result: Any = field(repr=False)  # the full kafka_monitor.describe.DescribeResult
+    result: Any = field(repr=False)  # the full kafka_monitor.lag.describe.DescribeResult
 
 
 # --------------------------------------------------------------------------- SSH
@@ -150,7 +150,8 @@ def _make_hook(conn_id: str, connect_s: float, idle_s: float):
         if "check host key" in str(exc):
             raise CollectionError(
                 f"{named} sets no_host_key_check together with host_key: refusing to connect "
-                "(remove no_host_key_check; host keys are always checked)", INSECURE_CONNECTION
+                "(remove no_host_key_check; host keys are always checked)",
+                INSECURE_CONNECTION,
             ) from None
         raise CollectionError(f"{named} is invalid: {exc}", SSH_CONNECTION_INVALID) from None
     except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and kin: a config problem
@@ -159,12 +160,14 @@ def _make_hook(conn_id: str, connect_s: float, idle_s: float):
     if hook.no_host_key_check:
         raise CollectionError(
             f"{named} ({target.address}) sets no_host_key_check: refusing to connect without "
-            "checking the host key; pin it with the 'host_key' extra instead", INSECURE_CONNECTION,
+            "checking the host key; pin it with the 'host_key' extra instead",
+            INSECURE_CONNECTION,
         )
     if hook.allow_host_key_change:
         raise CollectionError(
             f"{named} ({target.address}) sets allow_host_key_change: refusing to connect "
-            "without checking the host key; pin it with the 'host_key' extra instead", INSECURE_CONNECTION,
+            "without checking the host key; pin it with the 'host_key' extra instead",
+            INSECURE_CONNECTION,
         )
     return hook, target
 
@@ -196,8 +199,8 @@ def _classify_connect_error(exc: BaseException, target: _Target, connect_s: floa
         if text == "No existing session":
             # paramiko's start_client() gives up silently after `timeout`; the next step fails so.
             return CollectionError(
-                f"{where} accepted the TCP connection but the SSH handshake did not complete within "
-                f"{connect_s:g} s", SSH_TIMEOUT,
+                f"{where} accepted the TCP connection but the SSH handshake did not complete within {connect_s:g} s",
+                SSH_TIMEOUT,
             )
         if "banner" in text.lower():
             if isinstance(cause, (socket.timeout, TimeoutError)):
@@ -205,19 +208,18 @@ def _classify_connect_error(exc: BaseException, target: _Target, connect_s: floa
                     f"{where} accepted the TCP connection but sent no SSH banner within {connect_s:g} s",
                     SSH_TIMEOUT,
                 )
-            return CollectionError(f"{where} closed the connection before the SSH handshake: {text}",
-                                   SSH_CONNECT_FAILED)
+            return CollectionError(
+                f"{where} closed the connection before the SSH handshake: {text}", SSH_CONNECT_FAILED
+            )
         if isinstance(cause, (socket.timeout, TimeoutError)):
             return CollectionError(f"SSH handshake with {where} timed out after {connect_s:g} s", SSH_TIMEOUT)
-        return CollectionError(f"SSH connection to {where} failed: {text or type(exc).__name__}",
-                               SSH_CONNECT_FAILED)
+        return CollectionError(f"SSH connection to {where} failed: {text or type(exc).__name__}", SSH_CONNECT_FAILED)
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return CollectionError(f"connecting to {where} timed out after {connect_s:g} s", SSH_TIMEOUT)
     if isinstance(exc, socket.gaierror):
         return CollectionError(f"cannot resolve the host of {where}: {exc.strerror or exc}", SSH_CONNECT_FAILED)
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
-        return CollectionError(f"cannot read the SSH key {exc.filename} for {where}: {exc.strerror}",
-                               SSH_AUTH_FAILED)
+        return CollectionError(f"cannot read the SSH key {exc.filename} for {where}: {exc.strerror}", SSH_AUTH_FAILED)
     if isinstance(exc, (OSError, EOFError)):
         detail = str(exc) or type(exc).__name__
         return CollectionError(f"cannot connect to {where}: {detail}", SSH_CONNECT_FAILED)
@@ -250,7 +252,8 @@ def _run(conn_id: str, command: str, *, connect_s: float, idle_s: float) -> tupl
         if "timed out" in str(exc):
             raise CollectionError(
                 f"the command on {target.where} sent nothing for {idle_s:g} s (SSH idle timeout); "
-                "the connection may be stalled", SSH_TIMEOUT,
+                "the connection may be stalled",
+                SSH_TIMEOUT,
             ) from exc
         raise CollectionError(f"running the command on {target.where} failed: {exc}", SSH_CONNECT_FAILED) from exc
     except Exception as exc:  # noqa: BLE001 - the session broke mid-command
@@ -299,7 +302,8 @@ def _timeout_error(mm: MirrorMaker, where: str, output: RemoteOutput) -> Collect
     return CollectionError(
         f"{where}: kafka-consumer-groups.sh did not finish within {t.command_s:g} s and was "
         f"ended {how} (exit {output.exit_status}); stderr: {_tail(output.stderr) or '(empty)'}",
-        COMMAND_TIMEOUT, output,
+        COMMAND_TIMEOUT,
+        output,
     )
 
 
@@ -311,7 +315,8 @@ def _exit_error(where: str, output: RemoteOutput) -> CollectionError:
     parts = [f"stderr: {detail or '(empty)'}"] + ([f"stdout: {errors_on_stdout}"] if errors_on_stdout else [])
     return CollectionError(
         f"{where}: kafka-consumer-groups.sh failed with {status}; {'; '.join(parts)}",
-        REMOTE_COMMAND_FAILED, output,
+        REMOTE_COMMAND_FAILED,
+        output,
     )
 
 
@@ -338,7 +343,7 @@ def _partition_key(row: Mapping[str, Any]) -> tuple[int, int]:
 
 def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicCollection:
     """The topic's per-partition rows from one describe run; raises CollectionError."""
-    from kafka_monitor.describe import DescribeParseError, parse_describe
+    from kafka_monitor.lag.describe import DescribeParseError, parse_describe
 
     mm = _mirrormaker(mm)
     try:
@@ -351,8 +356,7 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     except DescribeParseError as exc:
         if output.exit_status != 0:
             raise _exit_error(where, output) from exc
-        raise CollectionError(f"{where}: unreadable describe output: {exc}", UNPARSEABLE_OUTPUT,
-                              output) from exc
+        raise CollectionError(f"{where}: unreadable describe output: {exc}", UNPARSEABLE_OUTPUT, output) from exc
     # The tool reports its errors in the output with exit status 0; a JVM that could not start
     # exits non-zero with a message the parser also knows. Either way its kind is the cause.
     if result.errors:
@@ -361,8 +365,7 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
         cause = error.message
         if error.exception and error.exception not in cause:
             cause += f" [{error.exception}]"  # Kafka 2.8's NPE says only "null"
-        raise CollectionError(f"{where}: kafka-consumer-groups.sh reported: {cause}{more}",
-                              error.kind, output, result)
+        raise CollectionError(f"{where}: kafka-consumer-groups.sh reported: {cause}{more}", error.kind, output, result)
     if output.exit_status != 0:
         raise _exit_error(where, output)
 
@@ -374,20 +377,25 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     group_rows = [r for r in result.rows if r.get("group") in (mm.group, None)]
     if not group_rows:
         if group_state == "Dead":
-            raise CollectionError(f"{where}: the consumer group is Dead (it does not exist)",
-                                  GROUP_NOT_FOUND, output, result)
+            raise CollectionError(
+                f"{where}: the consumer group is Dead (it does not exist)", GROUP_NOT_FOUND, output, result
+            )
         state = group_state or "not reported"
         notice = _tail(output.stderr, 2)
         raise CollectionError(
             f"{where}: the consumer group has no partitions at all (state {state}): no committed "
             f"offsets and no assignment, so MirrorMaker is not consuming; topic {topic!r} has no lag to "
             f"report{'; stderr: ' + notice if notice else ''}",
-            GROUP_WITHOUT_OFFSETS, output, result,
+            GROUP_WITHOUT_OFFSETS,
+            output,
+            result,
         )
     topics = sorted({str(r.get("topic")) for r in group_rows})
     shown = ", ".join(topics[:10]) + (f" and {len(topics) - 10} more" if len(topics) > 10 else "")
     raise CollectionError(
         f"{where}: topic {topic!r} is not in consumer group {mm.group!r} (the mirror stopped "
         f"consuming it, or it is not mirrored by this group); the group has: {shown}",
-        TOPIC_NOT_IN_GROUP, output, result,
+        TOPIC_NOT_IN_GROUP,
+        output,
+        result,
     )

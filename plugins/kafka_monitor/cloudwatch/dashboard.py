@@ -26,12 +26,13 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from kafka_monitor.config import CloudWatchSettings, MonitorConfig, load_config
+from kafka_monitor.config.schema import CloudWatchSettings, MonitorConfig, load_config
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.paths import include_path
 
@@ -54,7 +55,9 @@ METRIC_OPTION_KEYS = {"accountId", "color", "expression", "id", "label", "period
 METRIC_VIEWS = ("timeSeries", "singleValue", "gauge", "bar", "pie", "table")
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum", "IQM")
 # Percentiles and trimmed/winsorized statistics: p99, p99.9, tm90, wm99, tc90, ts90, pr(10:20)...
-STAT_PATTERN = re.compile(r"(p|tm|wm|tc|ts)\d{1,2}(\.\d{1,10})?|(p|tm|wm|tc|ts)100|(TM|WM|TC|TS|PR)\(\s*[^()]*\)|pr\([^()]*\)")
+STAT_PATTERN = re.compile(
+    r"(p|tm|wm|tc|ts)\d{1,2}(\.\d{1,10})?|(p|tm|wm|tc|ts)100|(TM|WM|TC|TS|PR)\(\s*[^()]*\)|pr\([^()]*\)"
+)
 REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 METRIC_ID_PATTERN = re.compile(r"[a-z][a-zA-Z0-9_]{0,254}")
 COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
@@ -80,15 +83,37 @@ DEFAULT_BOTO_CONFIG = {
 }
 
 _AUTH_CODES = {
-    "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "IncompleteSignature",
-    "MissingAuthenticationToken", "ExpiredToken", "ExpiredTokenException", "AccessDenied",
-    "AccessDeniedException", "InvalidSignatureException", "AuthFailure",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidSignatureException",
+    "AuthFailure",
 }
-_THROTTLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-                   "RequestThrottled", "RequestThrottledException", "SlowDown"}
+_THROTTLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+}
 _NOT_FOUND_CODES = {"ResourceNotFound", "ResourceNotFoundException"}
-_INVALID_CODES = {"InvalidParameterInput", "DashboardInvalidInputError", "InvalidParameterValue",
-                  "InvalidParameterCombination", "MissingParameter", "ValidationError", "InvalidFormat"}
+_INVALID_CODES = {
+    "InvalidParameterInput",
+    "DashboardInvalidInputError",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "MissingParameter",
+    "ValidationError",
+    "InvalidFormat",
+}
 
 
 class DashboardValidationError(KafkaMonitorError):
@@ -112,8 +137,15 @@ class CloudWatchError(KafkaMonitorError):
     connection) or "aws"; ``code``: AWS's error code when there is one.
     """
 
-    def __init__(self, message: str, *, kind: str = "aws", code: str | None = None,
-                 validation_messages: Sequence[str] = (), report: "PublishReport | None" = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "aws",
+        code: str | None = None,
+        validation_messages: Sequence[str] = (),
+        report: PublishReport | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.code = code
@@ -285,7 +317,9 @@ def _check_options(opts: dict[str, Any], path: str, problems: list[str], express
     if "expression" in opts and not expression:
         problems.append(f"{path}.expression: an expression must be the only element of its metric array")
     if "id" in opts and not (isinstance(opts["id"], str) and METRIC_ID_PATTERN.fullmatch(opts["id"])):
-        problems.append(f"{path}.id: {opts['id']!r} must start with a lower-case letter and hold only letters, digits and _")
+        problems.append(
+            f"{path}.id: {opts['id']!r} must start with a lower-case letter and hold only letters, digits and _"
+        )
     if "label" in opts and not isinstance(opts["label"], str):
         problems.append(f"{path}.label: must be a string")
     if "visible" in opts and not isinstance(opts["visible"], bool):
@@ -305,7 +339,9 @@ def _check_options(opts: dict[str, Any], path: str, problems: list[str], express
 def _check_metric_entry(entry: Any, path: str, problems: list[str], first: bool) -> tuple[str | None, str | None]:
     """Check one element of ``properties.metrics``; returns (id, expression)."""
     if not isinstance(entry, list) or not entry:
-        problems.append(f"{path}: must be a non-empty array [namespace, metric name, dimension name, value, ..., {{options}}]")
+        problems.append(
+            f"{path}: must be a non-empty array [namespace, metric name, dimension name, value, ..., {{options}}]"
+        )
         return None, None
     if isinstance(entry[0], dict):
         opts = entry[0]
@@ -357,7 +393,9 @@ def _check_metric_widget(props: dict[str, Any], where: str, problems: list[str])
         problems.append(f"{where}: properties.metrics: a metric widget needs a non-empty array of metrics")
         return
     if len(metrics) > MAX_METRICS_PER_WIDGET:
-        problems.append(f"{where}: properties.metrics: {len(metrics)} metrics, CloudWatch allows {MAX_METRICS_PER_WIDGET} per graph")
+        problems.append(
+            f"{where}: properties.metrics: {len(metrics)} metrics, CloudWatch allows {MAX_METRICS_PER_WIDGET} per graph"
+        )
     ids: dict[str, int] = {}
     expressions: list[tuple[int, str]] = []
     for i, entry in enumerate(metrics):
@@ -374,7 +412,9 @@ def _check_metric_widget(props: dict[str, Any], where: str, problems: list[str])
             continue  # Metrics Insights SQL: its own grammar
         for ref in _EXPR_IDS.findall(_EXPR_STRINGS.sub("", expr)):
             if ref not in ids:
-                problems.append(f"{where}: properties.metrics[{i}][0].expression: {expr!r} refers to unknown metric id {ref!r}")
+                problems.append(
+                    f"{where}: properties.metrics[{i}][0].expression: {expr!r} refers to unknown metric id {ref!r}"
+                )
     if "view" in props and props["view"] not in METRIC_VIEWS:
         problems.append(f"{where}: properties.view: {props['view']!r} is not one of {', '.join(METRIC_VIEWS)}")
     if "stat" in props and (msg := _check_stat(props["stat"])):
@@ -420,8 +460,12 @@ def validate_dashboard(body: Any) -> None:
         if wtype not in WIDGET_TYPES:
             problems.append(f"{where}: type: {wtype!r} is not one of {', '.join(WIDGET_TYPES)}")
         geometry_ok = True
-        for key, low, high in (("x", 0, GRID_COLUMNS - 1), ("y", 0, None), ("width", 1, GRID_COLUMNS),
-                               ("height", 1, MAX_WIDGET_HEIGHT)):
+        for key, low, high in (
+            ("x", 0, GRID_COLUMNS - 1),
+            ("y", 0, None),
+            ("width", 1, GRID_COLUMNS),
+            ("height", 1, MAX_WIDGET_HEIGHT),
+        ):
             value = widget.get(key)
             if not _is_int(value):
                 problems.append(f"{where}: {key}: required integer, got {value!r}")
@@ -453,7 +497,11 @@ def validate_dashboard(body: Any) -> None:
             _check_metric_widget(props, where, problems)
         elif wtype == "alarm":
             alarms = props.get("alarms")
-            if not isinstance(alarms, list) or not alarms or not all(isinstance(a, str) and a.startswith("arn:") for a in alarms):
+            if (
+                not isinstance(alarms, list)
+                or not alarms
+                or not all(isinstance(a, str) and a.startswith("arn:") for a in alarms)
+            ):
                 problems.append(f"{where}: properties.alarms: a non-empty array of alarm ARNs")
         elif wtype == "log":
             if not isinstance(props.get("query"), str) or not props["query"].strip():
@@ -502,7 +550,7 @@ def _parse_time(value: str) -> datetime:
 
 
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -525,7 +573,7 @@ class SyncRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SyncRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> SyncRecord:
         return cls(
             dashboard=str(data["dashboard"]),
             region=str(data["region"]),
@@ -661,7 +709,9 @@ def _validation_messages(source: Mapping[str, Any] | None) -> list[str]:
     return messages
 
 
-def _call(client: Any, operation: str, subject: str, *, missing_ok: bool = False, **kwargs: Any) -> dict[str, Any] | None:
+def _call(
+    client: Any, operation: str, subject: str, *, missing_ok: bool = False, **kwargs: Any
+) -> dict[str, Any] | None:
     """One CloudWatch API call; any failure becomes a CloudWatchError naming it and the cause.
 
     With ``missing_ok`` a "does not exist" answer returns None.
@@ -669,9 +719,11 @@ def _call(client: Any, operation: str, subject: str, *, missing_ok: bool = False
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
-        ConnectionError as BotoConnectionError,
         NoCredentialsError,
         PartialCredentialsError,
+    )
+    from botocore.exceptions import (
+        ConnectionError as BotoConnectionError,
     )
 
     method = re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower()
@@ -681,24 +733,33 @@ def _call(client: Any, operation: str, subject: str, *, missing_ok: bool = False
         code, message, status, retries = _error_parts(exc)
         if missing_ok and code in _NOT_FOUND_CODES:
             return None
-        kind = ("auth" if code in _AUTH_CODES or status in (401, 403)
-                else "throttled" if code in _THROTTLE_CODES or status == 429
-                else "invalid" if code in _INVALID_CODES
-                else "aws")
+        kind = (
+            "auth"
+            if code in _AUTH_CODES or status in (401, 403)
+            else "throttled"
+            if code in _THROTTLE_CODES or status == 429
+            else "invalid"
+            if code in _INVALID_CODES
+            else "aws"
+        )
         retried = f" after {retries} retries" if retries else ""
         messages = _validation_messages(exc.response)
         detail = f"; validation messages: {'; '.join(messages)}" if messages else ""
         raise CloudWatchError(
             f"CloudWatch {operation} for {subject} failed{retried}: {code or 'error'} "
             f"(HTTP {status}): {message}{detail}",
-            kind=kind, code=code, validation_messages=messages,
+            kind=kind,
+            code=code,
+            validation_messages=messages,
         ) from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
-        raise CloudWatchError(f"CloudWatch {operation} for {subject} failed: no usable AWS credentials: {exc}",
-                              kind="auth") from exc
+        raise CloudWatchError(
+            f"CloudWatch {operation} for {subject} failed: no usable AWS credentials: {exc}", kind="auth"
+        ) from exc
     except BotoConnectionError as exc:
-        raise CloudWatchError(f"CloudWatch {operation} for {subject} failed: cannot reach the endpoint: {exc}",
-                              kind="unreachable") from exc
+        raise CloudWatchError(
+            f"CloudWatch {operation} for {subject} failed: cannot reach the endpoint: {exc}", kind="unreachable"
+        ) from exc
     except BotoCoreError as exc:
         raise CloudWatchError(f"CloudWatch {operation} for {subject} failed: {exc}", kind="aws") from exc
 
@@ -767,11 +828,17 @@ def sync_dashboard(config: MonitorConfig, *, state: SyncState, now: datetime, cl
     name = settings.dashboard_name
     wanted_hash = body_hash(settings, body)
     record = state.load()
-    if record is not None and record.body_hash == wanted_hash and not drift_check_due(
-        record, now, settings.drift_check_minutes
+    if (
+        record is not None
+        and record.body_hash == wanted_hash
+        and not drift_check_due(record, now, settings.drift_check_minutes)
     ):
-        log.info("dashboard %s: unchanged since %s, next drift check after %s; no AWS call", name,
-                 _iso(record.synced_at), _iso(record.drift_checked_at + timedelta(minutes=settings.drift_check_minutes)))
+        log.info(
+            "dashboard %s: unchanged since %s, next drift check after %s; no AWS call",
+            name,
+            _iso(record.synced_at),
+            _iso(record.drift_checked_at + timedelta(minutes=settings.drift_check_minutes)),
+        )
         return SyncResult(action="skipped_no_change", dashboard=name, body_hash=wanted_hash)
 
     if client is None:
@@ -800,17 +867,26 @@ def sync_dashboard(config: MonitorConfig, *, state: SyncState, now: datetime, cl
         else:
             result.action = "updated"
         result.diff = dashboard_diff(deployed, body, name)
-        log.info("dashboard %s: %s; differences (deployed -> repository):\n%s", name,
-                 {"created": "not deployed yet, creating it", "updated": "the definition changed, updating it",
-                  "drift_repaired": "the deployed copy was edited by hand, putting the definition back"}[result.action],
-                 result.diff)
+        log.info(
+            "dashboard %s: %s; differences (deployed -> repository):\n%s",
+            name,
+            {
+                "created": "not deployed yet, creating it",
+                "updated": "the definition changed, updating it",
+                "drift_repaired": "the deployed copy was edited by hand, putting the definition back",
+            }[result.action],
+            result.diff,
+        )
         result.aws_calls.append("PutDashboard")
         result.validation_messages = put_dashboard_body(client, name, body)
         result.put = True
         synced_at = now
 
-    state.save(SyncRecord(dashboard=name, region=settings.region, body_hash=wanted_hash, synced_at=synced_at,
-                          drift_checked_at=now))
+    state.save(
+        SyncRecord(
+            dashboard=name, region=settings.region, body_hash=wanted_hash, synced_at=synced_at, drift_checked_at=now
+        )
+    )
     return result
 
 
@@ -841,9 +917,11 @@ def _lag_timestamp(value: Any) -> datetime:
     return ts
 
 
-def lag_metric_data(summaries: Iterable[Any], now: datetime | None = None) -> tuple[list[dict[str, Any]], PublishReport]:
+def lag_metric_data(
+    summaries: Iterable[Any], now: datetime | None = None
+) -> tuple[list[dict[str, Any]], PublishReport]:
     """PutMetricData entries for per-topic summaries, and what could not be sent (and why)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = PublishReport()
     data: list[dict[str, Any]] = []
     for i, summary in enumerate(summaries):
@@ -857,12 +935,16 @@ def lag_metric_data(summaries: Iterable[Any], now: datetime | None = None) -> tu
         for dim, key in zip(LAG_DIMENSIONS, ("mirrormaker", "group", "topic")):
             value = _dimension_value(source.get(key))
             if value is None:
-                bad.append(f"{key} {source.get(key)!r} cannot be a CloudWatch dimension value (non-empty ASCII, at most 1024)")
+                bad.append(
+                    f"{key} {source.get(key)!r} cannot be a CloudWatch dimension value (non-empty ASCII, at most 1024)"
+                )
             dims.append({"Name": dim, "Value": value})
         try:
             ts = _lag_timestamp(source.get("@timestamp"))
             if ts < now - MAX_DATA_AGE or ts > now + MAX_DATA_AHEAD:
-                bad.append(f"@timestamp {source.get('@timestamp')!r} is outside what CloudWatch accepts (2 weeks back, 2 hours ahead)")
+                bad.append(
+                    f"@timestamp {source.get('@timestamp')!r} is outside what CloudWatch accepts (2 weeks back, 2 hours ahead)"
+                )
         except (TypeError, ValueError):
             bad.append(f"@timestamp {source.get('@timestamp')!r} is not an ISO 8601 time with a zone")
             ts = now
@@ -877,19 +959,22 @@ def lag_metric_data(summaries: Iterable[Any], now: datetime | None = None) -> tu
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 report.rejected.append(f"{label}: {key} {value!r} is not a non-negative number")
                 continue
-            data.append({
-                "MetricName": metric,
-                "Dimensions": dims,
-                "Timestamp": ts,
-                "Value": float(value),
-                "Unit": "Count",
-                "StorageResolution": 60,
-            })
+            data.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": dims,
+                    "Timestamp": ts,
+                    "Value": float(value),
+                    "Unit": "Count",
+                    "StorageResolution": 60,
+                }
+            )
     return data, report
 
 
-def publish_lag_metrics(hook_or_client: Any, namespace: str, summaries: Iterable[Any], *,
-                        now: datetime | None = None) -> PublishReport:
+def publish_lag_metrics(
+    hook_or_client: Any, namespace: str, summaries: Iterable[Any], *, now: datetime | None = None
+) -> PublishReport:
     """Send per-topic lag summaries (lag documents' ``topic_summary`` sources, or ``Doc``s) to
     CloudWatch as ``<namespace>/TotalLag`` and ``MaxLag`` with dimensions MirrorMaker,
     ConsumerGroup, Topic, in as few PutMetricData calls as the API allows.
@@ -898,12 +983,14 @@ def publish_lag_metrics(hook_or_client: Any, namespace: str, summaries: Iterable
     ``CloudWatchError`` (its ``.report`` says what was published).
     """
     if not namespace or len(namespace) > 255 or namespace.startswith(("AWS/", ":")) or not namespace.isascii():
-        raise ConfigError(f"cloudwatch.lag_metric_namespace: {namespace!r} is not a usable custom namespace "
-                          "(1-255 ASCII characters, not starting with 'AWS/' or ':')")
+        raise ConfigError(
+            f"cloudwatch.lag_metric_namespace: {namespace!r} is not a usable custom namespace "
+            "(1-255 ASCII characters, not starting with 'AWS/' or ':')"
+        )
     data, report = lag_metric_data(summaries, now)
     client = _client_of(hook_or_client) if data else None
     for start in range(0, len(data), MAX_DATA_PER_PUT):
-        chunk = data[start:start + MAX_DATA_PER_PUT]
+        chunk = data[start : start + MAX_DATA_PER_PUT]
         _call(client, "PutMetricData", f"namespace {namespace!r}", Namespace=namespace, MetricData=chunk)
         report.requests += 1
         report.published += len(chunk)
@@ -911,7 +998,8 @@ def publish_lag_metrics(hook_or_client: Any, namespace: str, summaries: Iterable
         raise CloudWatchError(
             f"published {report.published} lag data points to {namespace!r}, but {len(report.rejected)} "
             "summaries could not become metrics:\n" + "\n".join(f"  {r}" for r in report.rejected),
-            kind="invalid", report=report,
+            kind="invalid",
+            report=report,
         )
     return report
 

@@ -66,8 +66,7 @@ COMPONENTS = (
 def check_topic(value: str) -> str:
     if not isinstance(value, str) or not TOPIC_PATTERN.fullmatch(value) or value in (".", ".."):
         raise ValueError(
-            f"{value!r} is not a valid Kafka topic name "
-            "(1-249 characters from [a-zA-Z0-9._-], and not '.' or '..')"
+            f"{value!r} is not a valid Kafka topic name (1-249 characters from [a-zA-Z0-9._-], and not '.' or '..')"
         )
     return value
 
@@ -135,8 +134,10 @@ def check_http_url(value: str) -> str:
 
 def check_custom_namespace(value: str) -> str:
     if not re.fullmatch(r"[\x21-\x7e]{1,255}", value) or value.startswith(("AWS/", ":")):
-        raise ValueError(f"{value!r} is not a usable custom metric namespace "
-                         "(1-255 printable ASCII characters, not starting with 'AWS/' or ':')")
+        raise ValueError(
+            f"{value!r} is not a usable custom metric namespace "
+            "(1-255 printable ASCII characters, not starting with 'AWS/' or ':')"
+        )
     return value
 
 
@@ -170,7 +171,7 @@ class CommandTimeouts(StrictModel):
     tool_timeout_ms: int = Field(10_000, ge=1000, le=55_000)  # kafka-consumer-groups --timeout
 
     @model_validator(mode="after")
-    def _tool_fits_in_command(self) -> "CommandTimeouts":
+    def _tool_fits_in_command(self) -> CommandTimeouts:
         if self.tool_timeout_ms / 1000 >= self.command_s:
             raise ValueError(
                 f"tool_timeout_ms ({self.tool_timeout_ms}) must be shorter than command_s ({self.command_s} s)"
@@ -191,7 +192,7 @@ class MirrorMaker(StrictModel):
     timeouts: CommandTimeouts = CommandTimeouts()
 
     @model_validator(mode="after")
-    def _unique_topics(self) -> "MirrorMaker":
+    def _unique_topics(self) -> MirrorMaker:
         seen: set[str] = set()
         for i, topic in enumerate(self.topics):
             if topic in seen:
@@ -218,7 +219,7 @@ class StoreSettings(StrictModel):
     request_timeout_s: float = Field(5.0, gt=0, le=120)
 
     @model_validator(mode="after")
-    def _distinct_prefixes(self) -> "StoreSettings":
+    def _distinct_prefixes(self) -> StoreSettings:
         if len({self.lag_index, self.status_index, self.jmx_index}) < 3:
             raise ValueError("lag_index, status_index and jmx_index must differ")
         return self
@@ -238,7 +239,7 @@ class JmxTarget(StrictModel):
     presets: list[Name] | None = None
 
     @model_validator(mode="after")
-    def _address(self) -> "JmxTarget":
+    def _address(self) -> JmxTarget:
         if self.address.startswith("service:jmx:"):
             if any(c.isspace() for c in self.address):
                 raise ValueError(f"address {self.address!r}: a service URL has no spaces")
@@ -255,7 +256,7 @@ class JmxSettings(StrictModel):
     targets: list[JmxTarget] = []
 
     @model_validator(mode="after")
-    def _unique_targets(self) -> "JmxSettings":
+    def _unique_targets(self) -> JmxSettings:
         names = [t.name for t in self.targets]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -292,7 +293,7 @@ class MonitorConfig(StrictModel):
     cloudwatch: CloudWatchSettings | None = None
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "MonitorConfig":
+    def _cross_checks(self) -> MonitorConfig:
         names = [m.name for m in self.mirrormakers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -350,13 +351,15 @@ def _check_jmx_presets(config: MonitorConfig, source: str) -> None:
     """Preset names and their ObjectName patterns are checked now, not at the first snapshot."""
     if not config.jmx.targets:
         return
-    from kafka_monitor import jmx_presets  # local: only configs with JMX targets need it
+    from kafka_monitor.jmx import presets as jmx_presets  # local: only configs with JMX targets need it
 
     for i, target in enumerate(config.jmx.targets):
         try:
             jmx_presets.resolve_target_presets(target.component, target.presets)
         except ConfigError as exc:
-            raise ConfigError(f"invalid kafka-monitor configuration in {source}:\n  jmx.targets[{i}].presets: {exc}") from None
+            raise ConfigError(
+                f"invalid kafka-monitor configuration in {source}:\n  jmx.targets[{i}].presets: {exc}"
+            ) from None
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path:

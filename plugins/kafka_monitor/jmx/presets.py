@@ -20,7 +20,7 @@ A preset is a YAML file in ``include/jmx_presets/`` (one per preset, named after
 not a failed snapshot at 3 a.m. A composite attribute (``HeapMemoryUsage``) yields one value
 per key; without ``keys`` every key of it is read.
 
-What "matched" means, checked after every snapshot (see ``kafka_monitor.jmx``): each query
+What "matched" means, checked after every snapshot (see ``kafka_monitor.jmx.snapshot``): each query
 that is not ``optional`` must return at least one value for each of its attributes, and a
 preset whose queries are all optional must return at least one value in total (ZooKeeper runs
 either standalone or replicated, so exactly one of its two bean families exists).
@@ -32,14 +32,15 @@ either standalone or replicated, so exactly one of its two bean families exists)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 
-from kafka_monitor.config import COMPONENTS
+from kafka_monitor.config.schema import COMPONENTS
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.paths import include_path
 
@@ -77,7 +78,7 @@ class ObjectName:
     def unquoted(self) -> dict[str, str]:
         return {k: unquote_value(v) for k, v in self.properties}
 
-    def matches(self, name: "ObjectName") -> bool:
+    def matches(self, name: ObjectName) -> bool:
         """Whether the concrete ``name`` is selected by this pattern (ObjectName.apply)."""
         if not _wildmatch(self.domain, name.domain):
             return False
@@ -105,7 +106,7 @@ def parse_object_name(text: str) -> ObjectName:
     colon = text.find(":")
     if colon < 0:
         raise ValueError("no ':' between the domain and the key properties (expected domain:key=value,...)")
-    domain, rest = text[:colon], text[colon + 1:]
+    domain, rest = text[:colon], text[colon + 1 :]
     if not rest:
         raise ValueError("no key properties after ':' (use domain:* for every bean of a domain)")
 
@@ -141,9 +142,7 @@ def parse_object_name(text: str) -> ObjectName:
             value = rest[j:end]  # may be empty: the JDK accepts "d:k="
             bad = set(value) & set('=:"')
             if bad:
-                raise ValueError(
-                    f"the value of key {key!r} ({value!r}) contains {''.join(sorted(bad))!r}: quote it"
-                )
+                raise ValueError(f"the value of key {key!r} ({value!r}) contains {''.join(sorted(bad))!r}: quote it")
             j = end
         if any(k == key for k, _ in props):
             raise ValueError(f"key {key!r} appears twice")
@@ -165,7 +164,7 @@ def _end_of_quoted(text: str, start: int) -> int:
         c = text[i]
         if c == "\\":
             if i + 1 >= len(text) or text[i + 1] not in '"\\*?n':
-                raise ValueError(f"bad escape in quoted value {text[start:]!r} (only \\\" \\\\ \\* \\? \\n)")
+                raise ValueError(f'bad escape in quoted value {text[start:]!r} (only \\" \\\\ \\* \\? \\n)')
             i += 2
             continue
         if c == '"':
@@ -358,8 +357,9 @@ def parse_preset(data: Any, source: str, expected_name: str | None = None) -> Pr
         if not isinstance(optional, bool):
             raise ConfigError(f"{where}.optional: must be true or false")
         queries.append(Query(bean=bean, pattern=pattern, attributes=specs, optional=optional))
-    return Preset(name=name, description=description.strip(), components=tuple(components),
-                  queries=tuple(queries), source=source)
+    return Preset(
+        name=name, description=description.strip(), components=tuple(components), queries=tuple(queries), source=source
+    )
 
 
 def presets_dir() -> Path:
@@ -439,14 +439,13 @@ def _check_applicable(presets: dict[str, Preset], name: Any, component: str, whe
         raise ConfigError(f"{where}: unknown JMX preset {name!r} (known: {known})")
     preset = presets[name]
     if component not in preset.components:
-        raise ConfigError(
-            f"{where}: preset {name!r} is for {', '.join(preset.components)}, not {component}"
-        )
+        raise ConfigError(f"{where}: preset {name!r} is for {', '.join(preset.components)}, not {component}")
     return preset
 
 
-def resolve_target_presets(component: str, presets: Sequence[str] | None,
-                           directory: str | Path | None = None) -> list[Preset]:
+def resolve_target_presets(
+    component: str, presets: Sequence[str] | None, directory: str | Path | None = None
+) -> list[Preset]:
     """The presets a target reads: the named ones, or its component's defaults.
 
     Raises ConfigError for an unknown preset, a preset meant for another component, a preset

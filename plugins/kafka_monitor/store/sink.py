@@ -44,14 +44,15 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from kafka_monitor.config import StoreSettings
-from kafka_monitor.documents import Doc
+from kafka_monitor.config.schema import StoreSettings
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.paths import include_path
+from kafka_monitor.store.documents import Doc
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,9 @@ class _ElasticsearchApi:
         self._errors = (elasticsearch, elastic_transport)
         # options() returns a client on the same transport (the provider's es_compat_with
         # wrapper included) with the client's own retries off: the sink does them.
-        self.client = client.options(max_retries=0, retry_on_status=(), retry_on_timeout=False,
-                                     request_timeout=timeout_s)
+        self.client = client.options(
+            max_retries=0, retry_on_status=(), retry_on_timeout=False, request_timeout=timeout_s
+        )
         self.hosts = [str(node.base_url) for node in client.transport.node_pool.all()]
 
     def bulk(self, body: bytes, refresh: bool) -> dict:
@@ -218,8 +220,9 @@ class _ElasticsearchApi:
         if isinstance(exc, es.ApiError):
             status = exc.meta.status
             retry_after = _retry_after(exc.meta.headers.get("retry-after") if exc.meta.headers else None)
-            return _Failure(status, _is_retryable_status(status), f"HTTP {status}: {_describe_api_error(exc)}",
-                            retry_after)
+            return _Failure(
+                status, _is_retryable_status(status), f"HTTP {status}: {_describe_api_error(exc)}", retry_after
+            )
         if isinstance(exc, et.TlsError):
             return _Failure(None, False, f"TLS error: {exc.message}")
         if isinstance(exc, et.ConnectionTimeout):
@@ -263,8 +266,9 @@ class _OpenSearchApi:
         self.client.indices.put_index_template(name=name, body=body, request_timeout=self.timeout_s)
 
     def index_names(self, pattern: str) -> list[str]:
-        rows = self.client.cat.indices(index=pattern, format="json", h="index",
-                                       expand_wildcards="open,closed", request_timeout=self.timeout_s)
+        rows = self.client.cat.indices(
+            index=pattern, format="json", h="index", expand_wildcards="open,closed", request_timeout=self.timeout_s
+        )
         return [row["index"] for row in rows]
 
     def delete_index(self, name: str) -> bool:
@@ -284,8 +288,11 @@ class _OpenSearchApi:
             return _Failure(None, True, f"cannot connect: {exc.error}")
         if isinstance(exc, errors.TransportError):
             status = exc.status_code if isinstance(exc.status_code, int) else None
-            return _Failure(status, status is not None and _is_retryable_status(status),
-                            f"HTTP {exc.status_code}: {_describe_os_error(exc)}")
+            return _Failure(
+                status,
+                status is not None and _is_retryable_status(status),
+                f"HTTP {exc.status_code}: {_describe_os_error(exc)}",
+            )
         if isinstance(exc, errors.SerializationError):
             return _Failure(None, False, f"unreadable reply: {exc}")
         return None
@@ -333,8 +340,10 @@ def _adapter(client, timeout_s: float):
         return _ElasticsearchApi(client, timeout_s)
     if module == "opensearchpy":
         return _OpenSearchApi(client, timeout_s)
-    raise TypeError(f"SearchSink needs an elasticsearch.Elasticsearch or opensearchpy.OpenSearch client, "
-                    f"not {type(client).__name__}")
+    raise TypeError(
+        f"SearchSink needs an elasticsearch.Elasticsearch or opensearchpy.OpenSearch client, "
+        f"not {type(client).__name__}"
+    )
 
 
 # --------------------------------------------------------------------------- the sink
@@ -349,8 +358,15 @@ class _Item:
 class SearchSink:
     """Bulk writes, templates and retention for one store (``StoreSettings``)."""
 
-    def __init__(self, client, settings: StoreSettings, *, conn_id: str | None = None,
-                 rng: random.Random | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        client,
+        settings: StoreSettings,
+        *,
+        conn_id: str | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         prefixes = [getattr(settings, name) for name, _ in TEMPLATE_FILES]
         if len(set(prefixes)) != len(prefixes):
             raise ConfigError(f"store: lag_index, status_index and jmx_index must differ, not {prefixes}")
@@ -364,7 +380,7 @@ class SearchSink:
         self.store_name = f"{self._api.kind} store ({connection}{hosts})"
 
     @classmethod
-    def from_settings(cls, settings: StoreSettings) -> "SearchSink":
+    def from_settings(cls, settings: StoreSettings) -> SearchSink:
         """A sink on a client built by the Airflow provider from connection ``settings.conn_id``."""
         from airflow.exceptions import AirflowNotFoundException
 
@@ -380,8 +396,10 @@ class SearchSink:
         except AirflowNotFoundException:
             raise ConfigError(f"store.conn_id: Airflow connection {settings.conn_id!r} is not defined") from None
         except Exception as exc:  # noqa: BLE001 - any client-construction failure, credentials scrubbed
-            raise ConfigError(f"store.conn_id: connection {settings.conn_id!r} does not give a usable "
-                              f"{settings.kind} client: {type(exc).__name__}: {scrub(str(exc))}") from None
+            raise ConfigError(
+                f"store.conn_id: connection {settings.conn_id!r} does not give a usable "
+                f"{settings.kind} client: {type(exc).__name__}: {scrub(str(exc))}"
+            ) from None
         return cls(client, settings, conn_id=settings.conn_id)
 
     # -- requests with retries
@@ -399,14 +417,22 @@ class SearchSink:
                 done = ""
                 if report is not None:
                     done = f"; {_documents(report.indexed)} confirmed before the failure"
-                raise StoreError(f"{self.store_name}: {what} failed{tries}: {scrub(failure.cause)}{done}",
-                                 report) from None
+                raise StoreError(
+                    f"{self.store_name}: {what} failed{tries}: {scrub(failure.cause)}{done}", report
+                ) from None
             attempt += 1
             if report is not None:
                 report.retried += 1
             delay = self._backoff(attempt, failure.retry_after_s)
-            log.warning("%s: %s failed (%s); retry %d of %d in %.2f s", self.store_name, what,
-                        scrub(failure.cause), attempt, self.settings.max_retries, delay)
+            log.warning(
+                "%s: %s failed (%s); retry %d of %d in %.2f s",
+                self.store_name,
+                what,
+                scrub(failure.cause),
+                attempt,
+                self.settings.max_retries,
+                delay,
+            )
             self._sleep(delay)
 
     def _backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
@@ -431,8 +457,13 @@ class SearchSink:
             wanted = body.get("version")
             if existing is not None and (wanted is None or (existing.get("version") or 0) >= wanted):
                 continue
-            log.info("%s: %s index template %r for %s-*", self.store_name,
-                     "creating" if existing is None else "upgrading", name, prefix)
+            log.info(
+                "%s: %s index template %r for %s-*",
+                self.store_name,
+                "creating" if existing is None else "upgrading",
+                name,
+                prefix,
+            )
             self._call(f"writing index template {name!r}", lambda: self._api.put_template(name, body))
         self._templates_ready = True
 
@@ -458,13 +489,15 @@ class SearchSink:
                 report.note(f"{doc.index}/{doc.id}: serialization_error: {exc}")
                 continue
             action = json.dumps({"index": {"_index": doc.index, "_id": doc.id}}, separators=(",", ":"))
-            items.append(_Item(doc, f"{action}\n{source}\n".encode("utf-8")))
+            items.append(_Item(doc, f"{action}\n{source}\n".encode()))
         for chunk in self._chunks(items):
             self._send(chunk, refresh, report)
         if report.failed:
             raise BulkIndexError(
                 f"{self.store_name}: {report.failed} of {_documents(len(docs))} rejected "
-                f"({report.indexed} indexed); first reasons: {'; '.join(report.first_errors)}", report)
+                f"({report.indexed} indexed); first reasons: {'; '.join(report.first_errors)}",
+                report,
+            )
         return report
 
     def _chunks(self, items: list[_Item]):
@@ -493,8 +526,11 @@ class SearchSink:
             results = reply.get("items") if isinstance(reply, dict) else None
             if not isinstance(results, list) or len(results) != len(pending):
                 got = len(results) if isinstance(results, list) else "no"
-                raise StoreError(f"{self.store_name}: bulk reply has {got} items for {_documents(len(pending))}; "
-                                 f"{_documents(report.indexed)} confirmed before it", report)
+                raise StoreError(
+                    f"{self.store_name}: bulk reply has {got} items for {_documents(len(pending))}; "
+                    f"{_documents(report.indexed)} confirmed before it",
+                    report,
+                )
             again: list[tuple[_Item, str]] = []
             for item, result in zip(pending, results):
                 status, reason = self._item_outcome(item, result, report)
@@ -515,9 +551,16 @@ class SearchSink:
             item_retries += 1
             report.retried += len(again)
             delay = self._backoff(item_retries)
-            log.warning("%s: %d of %d documents rejected with 429/5xx (%s); retry %d of %d in %.2f s",
-                        self.store_name, len(again), len(pending), again[0][1], item_retries,
-                        self.settings.max_retries, delay)
+            log.warning(
+                "%s: %d of %d documents rejected with 429/5xx (%s); retry %d of %d in %.2f s",
+                self.store_name,
+                len(again),
+                len(pending),
+                again[0][1],
+                item_retries,
+                self.settings.max_retries,
+                delay,
+            )
             self._sleep(delay)
             pending = [item for item, _ in again]
 
@@ -527,8 +570,10 @@ class SearchSink:
         if not isinstance(body, dict):
             return None, f"{where}: bad_reply: unreadable bulk reply item {str(result)[:MAX_REASON_CHARS]}"
         if body.get("_id") not in (None, item.doc.id):
-            raise StoreError(f"{self.store_name}: bulk reply item for id {body.get('_id')!r} does not match "
-                             f"document {where} (the reply is out of order)")
+            raise StoreError(
+                f"{self.store_name}: bulk reply item for id {body.get('_id')!r} does not match "
+                f"document {where} (the reply is out of order)"
+            )
         status = body.get("status")
         if not isinstance(status, int):
             return None, f"{where}: bad_reply: bulk reply item has no status"
@@ -551,7 +596,7 @@ class SearchSink:
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        cutoff: date = (now.astimezone(timezone.utc) - timedelta(days=self.settings.retention_days)).date()
+        cutoff: date = (now.astimezone(UTC) - timedelta(days=self.settings.retention_days)).date()
         deleted: list[str] = []
         for field_name, _ in TEMPLATE_FILES:
             prefix = getattr(self.settings, field_name)

@@ -38,9 +38,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from kafka_monitor.errors import KafkaMonitorError
 
@@ -93,11 +94,33 @@ _LAYOUTS = {
     ("GROUP", "TOPIC", "PARTITION", "LEADER-EPOCH", *_OFFSETS, "CONSUMER-ID", "HOST", "CLIENT-ID"): "4.x --verbose",
 }
 # The narrowest each column is ever printed (%-10s, %-15s, max(15, ...)).
-_MIN_WIDTHS = {"GROUP": 15, "TOPIC": 15, "PARTITION": 10, "LEADER-EPOCH": 15, "CURRENT-OFFSET": 15,
-               "LOG-END-OFFSET": 15, "LAG": 10, "CONSUMER-ID": 15, "HOST": 15, "CLIENT-ID": 0, "OWNER": 0}
+_MIN_WIDTHS = {
+    "GROUP": 15,
+    "TOPIC": 15,
+    "PARTITION": 10,
+    "LEADER-EPOCH": 15,
+    "CURRENT-OFFSET": 15,
+    "LOG-END-OFFSET": 15,
+    "LAG": 10,
+    "CONSUMER-ID": 15,
+    "HOST": 15,
+    "CLIENT-ID": 0,
+    "OWNER": 0,
+}
 # The order of keys in a row (as in the corpus), whatever the layout.
-_ROW_ORDER = ("group", "topic", "partition", "leader_epoch", "current_offset", "log_end_offset", "lag",
-              "consumer_id", "host", "client_id", "owner")
+_ROW_ORDER = (
+    "group",
+    "topic",
+    "partition",
+    "leader_epoch",
+    "current_offset",
+    "log_end_offset",
+    "lag",
+    "consumer_id",
+    "host",
+    "client_id",
+    "owner",
+)
 
 # 0.10.2-1.0: "%-50s" CONSUMER-ID glued to "%-30s %s" HOST, CLIENT-ID.
 _GLUED_ID_WIDTH = 50
@@ -139,16 +162,22 @@ _LAUNCHER_FAILURE = re.compile(
     r"|.*: (?:command not found|No such file or directory|Permission denied|not found)\s*$)"
 )
 _THREAD_EXCEPTION = re.compile(r'^Exception in thread "[^"]*" (\S+?)(?::\s?(.*))?$')
-_LAUNCH_CLASSES = frozenset({
-    "java.lang.NoClassDefFoundError", "java.lang.ClassNotFoundException",
-    "java.lang.UnsupportedClassVersionError", "java.lang.UnsatisfiedLinkError",
-})
+_LAUNCH_CLASSES = frozenset(
+    {
+        "java.lang.NoClassDefFoundError",
+        "java.lang.ClassNotFoundException",
+        "java.lang.UnsupportedClassVersionError",
+        "java.lang.UnsatisfiedLinkError",
+    }
+)
 
 # Stack traces (printStackTrace on stderr after "Error:" in 2.3+).
 _EXCEPTION_LINE = re.compile(
     r"^\s*((?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*(?:Exception|Error|Throwable))(?::(?:\s(.*))?)?$"
 )
-_TRACE_LINE = re.compile(r"^\s+at \S|^\s*\.\.\.(?: \d+ (?:more|common frames omitted))?\s*$|^\s*(?:Caused by|Suppressed): ")
+_TRACE_LINE = re.compile(
+    r"^\s+at \S|^\s*\.\.\.(?: \d+ (?:more|common frames omitted))?\s*$|^\s*(?:Caused by|Suppressed): "
+)
 
 # log4j ("[%d] %p %m (%c)%n"), and anywhere inside a 3.8/3.9 row that lacked its newline.
 _LOG4J = re.compile(r"^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] [A-Z]+ ")
@@ -275,9 +304,11 @@ class _Layout:
         # 0.10.2-1.0 print LAG 10 wide and glue CONSUMER-ID to HOST; 1.1+ print LAG 15 wide.
         self.glued = "HOST" in names and lag_width == 10
         self.n_numeric = sum(1 for n in names if n in _NUMERIC)
-        self.post = names[names.index("TOPIC") + 1 + self.n_numeric:]
+        self.post = names[names.index("TOPIC") + 1 + self.n_numeric :]
         self.keys = tuple(_KEYS[n] for n in names)
-        self.order = tuple(k for k in _ROW_ORDER if k in self.keys or k in ("group", "consumer_id", "host", "client_id"))
+        self.order = tuple(
+            k for k in _ROW_ORDER if k in self.keys or k in ("group", "consumer_id", "host", "client_id")
+        )
         convert = []
         for i, name in enumerate(names):
             last = i == len(names) - 1
@@ -325,7 +356,9 @@ class _Layout:
         try:
             if epoch is None:
                 return {
-                    "group": group, "topic": topic, "partition": int(p),
+                    "group": group,
+                    "topic": topic,
+                    "partition": int(p),
                     "current_offset": None if cur in nulls else int(cur),
                     "log_end_offset": None if leo in nulls else int(leo),
                     "lag": None if lag in nulls else int(lag),
@@ -334,7 +367,9 @@ class _Layout:
                     "client_id": None if client == "-" else client,
                 }
             return {
-                "group": group, "topic": topic, "partition": int(p),
+                "group": group,
+                "topic": topic,
+                "partition": int(p),
                 "leader_epoch": None if epoch in nulls else int(epoch),
                 "current_offset": None if cur in nulls else int(cur),
                 "log_end_offset": None if leo in nulls else int(leo),
@@ -418,15 +453,15 @@ class _Layout:
             return None
         values = []
         if self.has_group:
-            values.append(line[spans[0][0]:spans[t - 1][1]])
-        values.extend(line[a:b] for a, b in spans[t:t + 1 + k])
-        rest = spans[t + 1 + k:]
+            values.append(line[spans[0][0] : spans[t - 1][1]])
+        values.extend(line[a:b] for a, b in spans[t : t + 1 + k])
+        rest = spans[t + 1 + k :]
         if not self.post:
             return values if not rest else None
         if not rest:
             return None
         if len(self.post) == 1:  # OWNER, or a ZooKeeper consumer's CONSUMER-ID
-            values.append(line[rest[0][0]:])
+            values.append(line[rest[0][0] :])
             return values
         tokens = [line[a:b] for a, b in rest]
         host = next((j for j in range(1, len(tokens)) if tokens[j] == "-" or "/" in tokens[j]), None)
@@ -436,11 +471,11 @@ class _Layout:
                 return None
             # CONSUMER-ID ran into HOST (0.10.2-1.0) and the paste collapsed the spaces.
             values.extend((tokens[0][:slash], tokens[0][slash:]))
-            values.append(line[rest[1][0]:] if len(rest) > 1 else "")
+            values.append(line[rest[1][0] :] if len(rest) > 1 else "")
             return values
-        values.append(line[rest[0][0]:rest[host - 1][1]])
+        values.append(line[rest[0][0] : rest[host - 1][1]])
         values.append(tokens[host])
-        values.append(line[rest[host + 1][0]:] if host + 1 < len(rest) else "")
+        values.append(line[rest[host + 1][0] :] if host + 1 < len(rest) else "")
         return values
 
 
@@ -502,7 +537,7 @@ class _Parser:
             return self._error(GROUP_NOT_FOUND, message, m.group(1))
         if _JVM_ERROR_TEXT.match(message):
             return self._error(JVM_STARTUP, message, wants_trace=True)
-        detail = message[len(_FAILED_DUE_TO):] if message.startswith(_FAILED_DUE_TO) else message
+        detail = message[len(_FAILED_DUE_TO) :] if message.startswith(_FAILED_DUE_TO) else message
         m = _GROUP_ID_NOT_FOUND.search(detail)
         if m:
             return self._error(GROUP_NOT_FOUND, detail, m.group(1), wants_trace=True)
@@ -587,8 +622,9 @@ class _Parser:
             m = _THREAD_EXCEPTION.match(line)
             if m:
                 cls = m.group(1)
-                continues = self._error(JVM_STARTUP if cls in _LAUNCH_CLASSES else TOOL_EXCEPTION,
-                                        (m.group(2) or cls).strip())
+                continues = self._error(
+                    JVM_STARTUP if cls in _LAUNCH_CLASSES else TOOL_EXCEPTION, (m.group(2) or cls).strip()
+                )
                 continues.exception = cls
                 in_table = False
                 continue

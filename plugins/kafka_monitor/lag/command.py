@@ -3,7 +3,7 @@
 The command line is data: ``include/cli_templates/describe_group.tmpl`` (not ending in
 ``.sh``, which Airflow's SSHOperator would load as a template file). This module fills its
 ``{placeholders}``; every value is first checked with the configuration's own validators
-(``kafka_monitor.config``) and then ``shlex.quote``-d, so a topic ``x; rm -rf /`` is refused
+(``kafka_monitor.config.schema``) and then ``shlex.quote``-d, so a topic ``x; rm -rf /`` is refused
 and a group id ``$(reboot)`` reaches the tool as one literal argument. The template itself is
 trusted (it is part of the repository) but still checked: it must bound the run (``timeout``
 values and the tool's ``--timeout``), and every placeholder in it must be known.
@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kafka_monitor.config import (
+from kafka_monitor.config.schema import (
     CommandTimeouts,
     MirrorMaker,
     check_absolute_path,
@@ -194,7 +194,7 @@ def as_mirrormaker(mm: MirrorMaker | Mapping[str, Any]) -> MirrorMaker:
     try:
         return MirrorMaker.model_validate(mm)
     except ValidationError as exc:
-        from kafka_monitor.config import format_validation_error
+        from kafka_monitor.config.schema import format_validation_error
 
         raise CommandError(format_validation_error(exc, "mirrormaker")) from None
 

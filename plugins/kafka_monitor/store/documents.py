@@ -16,9 +16,10 @@ the wall clock, so a retried task overwrites its own documents instead of adding
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 LAG_DOC_PARTITION = "partition"
 LAG_DOC_SUMMARY = "topic_summary"
@@ -40,15 +41,15 @@ def minute_of(ts: datetime) -> datetime:
     """The scheduled minute a run stands for, in UTC, truncated to the minute."""
     if ts.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return ts.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    return ts.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def daily_index(prefix: str, ts: datetime) -> str:
-    return f"{prefix}-{ts.astimezone(timezone.utc):%Y.%m.%d}"
+    return f"{prefix}-{ts.astimezone(UTC):%Y.%m.%d}"
 
 
 def doc_id(*parts: Any) -> str:

@@ -33,13 +33,16 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from kafka_monitor.config import JmxSettings, JmxTarget
-from kafka_monitor.documents import (
+from kafka_monitor.config.schema import JmxSettings, JmxTarget
+from kafka_monitor.errors import ConfigError, KafkaMonitorError
+from kafka_monitor.jmx.presets import ObjectName, Preset, parse_object_name, resolve_target_presets
+from kafka_monitor.store.documents import (
     STATUS_ERROR,
     STATUS_OK,
     Doc,
@@ -49,8 +52,6 @@ from kafka_monitor.documents import (
     minute_of,
     status_document,
 )
-from kafka_monitor.errors import ConfigError, KafkaMonitorError
-from kafka_monitor.jmx_presets import ObjectName, Preset, parse_object_name, resolve_target_presets
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,12 @@ FLOW_STAGES: dict[str, tuple[str, int]] = {
 
 # Error kinds (JmxError.kind, and error_kind of the status document).
 TARGET_UNREACHABLE = "target_unreachable"  # refused, unknown host, no route, connect timed out
-TIMEOUT = "timeout"                        # accepted, then no (complete) answer in time
-AUTH_FAILED = "auth_failed"                # wrong or missing credentials, or no access
-NO_BEANS = "no_beans"                      # an expected bean/attribute matched nothing
-CREDENTIALS = "credentials"                # the Airflow connection for the credentials is missing
-JAVA_MISSING = "java_missing"              # no java on the worker
-JMX_FAILED = "jmx_failed"                  # anything else the jar reported
+TIMEOUT = "timeout"  # accepted, then no (complete) answer in time
+AUTH_FAILED = "auth_failed"  # wrong or missing credentials, or no access
+NO_BEANS = "no_beans"  # an expected bean/attribute matched nothing
+CREDENTIALS = "credentials"  # the Airflow connection for the credentials is missing
+JAVA_MISSING = "java_missing"  # no java on the worker
+JMX_FAILED = "jmx_failed"  # anything else the jar reported
 
 # JVM flags of the short-lived client: start fast, leave no hsperfdata file (it would hold the
 # command line, password included), refuse attach (jcmd would print it too).
@@ -97,8 +98,7 @@ class JmxError(KafkaMonitorError):
     presets): the caller indexes them, so nothing collected is lost.
     """
 
-    def __init__(self, message: str, kind: str, *, samples: Sequence["JmxSample"] = (),
-                 unmatched: Sequence[str] = ()):
+    def __init__(self, message: str, kind: str, *, samples: Sequence[JmxSample] = (), unmatched: Sequence[str] = ()):
         super().__init__(message)
         self.kind = kind
         self.samples = list(samples)
@@ -128,8 +128,8 @@ class Snapshot:
 
     samples: list[JmxSample]
     query_count: int
-    unmatched: list[str]       # required queries (or all-optional presets) that matched nothing
-    skipped: list[str]         # values that are not numbers (strings, unreadable attributes)
+    unmatched: list[str]  # required queries (or all-optional presets) that matched nothing
+    skipped: list[str]  # values that are not numbers (strings, unreadable attributes)
     duration_ms: float
 
 
@@ -170,7 +170,7 @@ def _probe(target: JmxTarget, timeout: float) -> None:
         cause = f"cannot resolve host {host!r} ({exc.strerror or exc})"
     except ConnectionRefusedError:
         cause = f"connection refused by {host}:{port} (is JMX enabled on that port?)"
-    except socket.timeout:
+    except TimeoutError:
         cause = f"no answer to a TCP connect to {host}:{port} within {timeout:.1f} s"
     except OSError as exc:
         cause = f"cannot connect to {host}:{port}: {exc.strerror or exc}"
@@ -222,8 +222,14 @@ def quote_argfile_arg(arg: str) -> str:
     Inside quotes the launcher reads \\\\ \\" \\n \\r \\t \\f as escapes; '#' and whitespace are
     literal, so any password survives (tested with quotes, '#', backslashes, '$').
     """
-    escaped = (arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t").replace("\f", "\\f"))
+    escaped = (
+        arg.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("\f", "\\f")
+    )
     return f'"{escaped}"'
 
 
@@ -247,12 +253,16 @@ def run_jar(java: str, jar_args: Sequence[str], *, timeout_s: float, rmi_timeout
         fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("\n".join(quote_argfile_arg(a) for a in jar_args) + "\n")
-        argv = [java, *CLIENT_JVM_FLAGS,
-                f"-Dsun.rmi.transport.tcp.handshakeTimeout={rmi_timeout_ms}",
-                f"-Dsun.rmi.transport.tcp.responseTimeout={rmi_timeout_ms}",
-                f"@{argfile}"]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        argv = [
+            java,
+            *CLIENT_JVM_FLAGS,
+            f"-Dsun.rmi.transport.tcp.handshakeTimeout={rmi_timeout_ms}",
+            f"-Dsun.rmi.transport.tcp.responseTimeout={rmi_timeout_ms}",
+            f"@{argfile}",
+        ]
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         try:
             out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -359,8 +369,9 @@ def classify_failure(target: JmxTarget, returncode: int, stdout: str, stderr: st
         reason = line.split("SecurityException:", 1)[-1].strip() or "authentication failed"
         return JmxError(_message(target, f"JMX authentication failed: {reason}"), AUTH_FAILED)
     if re.search(r"SocketTimeoutException|timed out", text):
-        return JmxError(_message(target, f"the JMX endpoint did not answer in time ({detail or _last_line(stderr)})"),
-                        TIMEOUT)
+        return JmxError(
+            _message(target, f"the JMX endpoint did not answer in time ({detail or _last_line(stderr)})"), TIMEOUT
+        )
     if re.search(r"Connection refused|UnknownHost|No route to host|Network is unreachable", text):
         hint = ""
         refused = re.search(r"Connection refused to host: ([^;\s\]]+)", text)
@@ -368,15 +379,21 @@ def classify_failure(target: JmxTarget, returncode: int, stdout: str, stderr: st
         if refused and endpoint and refused.group(1) != endpoint[0]:
             # The registry answered, then pointed us at another address: the JVM's
             # -Djava.rmi.server.hostname (or its RMI port) is not reachable from here.
-            hint = (f"the JMX server at {endpoint[0]} sends clients on to {refused.group(1)}, which refuses; "
-                    "check its -Djava.rmi.server.hostname and com.sun.management.jmxremote.rmi.port - ")
-        return JmxError(_message(target, f"cannot connect ({hint}{detail or _last_line(stderr)})"),
-                        TARGET_UNREACHABLE)
+            hint = (
+                f"the JMX server at {endpoint[0]} sends clients on to {refused.group(1)}, which refuses; "
+                "check its -Djava.rmi.server.hostname and com.sun.management.jmxremote.rmi.port - "
+            )
+        return JmxError(_message(target, f"cannot connect ({hint}{detail or _last_line(stderr)})"), TARGET_UNREACHABLE)
     if "non-JRMP server" in text or "ClassCastException" in text:
-        return JmxError(_message(target, "the address answers, but not as a JMX RMI endpoint "
-                                         f"({detail or _last_line(stderr)})"), JMX_FAILED)
-    what = f"jmxquery reported {jar_kind}: {detail}" if jar_kind else (
-        f"jmxquery exited with status {returncode}: {_last_line(stderr) or _excerpt(stdout)}")
+        return JmxError(
+            _message(target, f"the address answers, but not as a JMX RMI endpoint ({detail or _last_line(stderr)})"),
+            JMX_FAILED,
+        )
+    what = (
+        f"jmxquery reported {jar_kind}: {detail}"
+        if jar_kind
+        else (f"jmxquery exited with status {returncode}: {_last_line(stderr) or _excerpt(stdout)}")
+    )
     return JmxError(_message(target, what), JMX_FAILED)
 
 
@@ -393,8 +410,14 @@ def _plan(presets: Sequence[Preset]) -> list[str]:
     return list(dict.fromkeys(s for p in presets for q in p.queries for s in q.query_strings()))
 
 
-def take_snapshot(target: JmxTarget, settings: JmxSettings, *, username: str | None = None,
-                  password: str | None = None, presets: Sequence[Preset] | None = None) -> Snapshot:
+def take_snapshot(
+    target: JmxTarget,
+    settings: JmxSettings,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    presets: Sequence[Preset] | None = None,
+) -> Snapshot:
     """Read every preset query of ``target`` in one bounded JVM run; raise JmxError on failure.
 
     A ``no_beans`` JmxError carries the values that were read (``.samples``).
@@ -412,20 +435,32 @@ def take_snapshot(target: JmxTarget, settings: JmxSettings, *, username: str | N
 
     java = java_binary()
     if java is None:
-        raise JmxError(_message(target, "no java on this worker (set JAVA_HOME or put java on PATH): "
-                                        "jmxquery needs a JVM"), JAVA_MISSING)
+        raise JmxError(
+            _message(target, "no java on this worker (set JAVA_HOME or put java on PATH): jmxquery needs a JVM"),
+            JAVA_MISSING,
+        )
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise JmxError(_message(target, f"no time left of the {settings.timeout_s:g} s budget"), TIMEOUT)
     # Let RMI give up cleanly a little before we kill it (JVM start-up takes part of the budget).
     rmi_timeout_ms = max(500, int(remaining * 1000 * 0.75))
     try:
-        rc, out, err = run_jar(java, jar_arguments(service_url(target.address), queries, username, password),
-                               timeout_s=remaining, rmi_timeout_ms=rmi_timeout_ms)
+        rc, out, err = run_jar(
+            java,
+            jar_arguments(service_url(target.address), queries, username, password),
+            timeout_s=remaining,
+            rmi_timeout_ms=rmi_timeout_ms,
+        )
     except subprocess.TimeoutExpired:
-        raise JmxError(_message(target, f"no complete answer within {settings.timeout_s:g} s "
-                                        "(the target accepts connections but does not answer); "
-                                        "the java process group was killed"), TIMEOUT) from None
+        raise JmxError(
+            _message(
+                target,
+                f"no complete answer within {settings.timeout_s:g} s "
+                "(the target accepts connections but does not answer); "
+                "the java process group was killed",
+            ),
+            TIMEOUT,
+        ) from None
     except OSError as exc:
         raise JmxError(_message(target, f"cannot run {java}: {exc}"), JAVA_MISSING) from None
 
@@ -438,30 +473,45 @@ def take_snapshot(target: JmxTarget, settings: JmxSettings, *, username: str | N
 
     samples, skipped, unmatched = _interpret(records, presets)
     duration_ms = (time.monotonic() - started) * 1000
-    snap = Snapshot(samples=samples, query_count=len(queries), unmatched=unmatched, skipped=skipped,
-                    duration_ms=duration_ms)
+    snap = Snapshot(
+        samples=samples, query_count=len(queries), unmatched=unmatched, skipped=skipped, duration_ms=duration_ms
+    )
     if skipped:
-        log.warning("JMX target %s: %d value(s) are not numbers and were not indexed: %s",
-                    target.name, len(skipped), "; ".join(skipped[:10]))
+        log.warning(
+            "JMX target %s: %d value(s) are not numbers and were not indexed: %s",
+            target.name,
+            len(skipped),
+            "; ".join(skipped[:10]),
+        )
     if not samples:
-        raise JmxError(_message(target, f"none of the {len(queries)} queries of presets "
-                                        f"{', '.join(p.name for p in presets)} matched a bean "
-                                        "(wrong component or presets for this JVM?)"),
-                       NO_BEANS, unmatched=unmatched)
+        raise JmxError(
+            _message(
+                target,
+                f"none of the {len(queries)} queries of presets "
+                f"{', '.join(p.name for p in presets)} matched a bean "
+                "(wrong component or presets for this JVM?)",
+            ),
+            NO_BEANS,
+            unmatched=unmatched,
+        )
     if unmatched:
-        raise JmxError(_message(target, f"{len(unmatched)} expected bean pattern(s) matched nothing: "
-                                        + "; ".join(unmatched)), NO_BEANS, samples=samples, unmatched=unmatched)
+        raise JmxError(
+            _message(target, f"{len(unmatched)} expected bean pattern(s) matched nothing: " + "; ".join(unmatched)),
+            NO_BEANS,
+            samples=samples,
+            unmatched=unmatched,
+        )
     return snap
 
 
-def snapshot(target: JmxTarget, settings: JmxSettings, *, username: str | None = None,
-             password: str | None = None) -> list[JmxSample]:
+def snapshot(
+    target: JmxTarget, settings: JmxSettings, *, username: str | None = None, password: str | None = None
+) -> list[JmxSample]:
     """The values of every preset bean of ``target``: one JVM call, bounded; raises JmxError."""
     return take_snapshot(target, settings, username=username, password=password).samples
 
 
-def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]
-               ) -> tuple[list[JmxSample], list[str], list[str]]:
+def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]) -> tuple[list[JmxSample], list[str], list[str]]:
     """Samples (each value once, labelled with the first preset that asked for it), the
     values skipped as non-numeric, and the expectations nothing satisfied."""
     parsed: list[tuple[JarRecord, ObjectName]] = []
@@ -472,9 +522,11 @@ def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]
             parsed.append((rec, ObjectName(rec.bean, rec.bean.partition(":")[0], ())))
 
     def hits(query, attr) -> list[int]:
-        return [i for i, (rec, name) in enumerate(parsed)
-                if rec.attribute == attr.name and (not attr.keys or rec.key in attr.keys)
-                and query.pattern.matches(name)]
+        return [
+            i
+            for i, (rec, name) in enumerate(parsed)
+            if rec.attribute == attr.name and (not attr.keys or rec.key in attr.keys) and query.pattern.matches(name)
+        ]
 
     owner: dict[int, str] = {}
     unmatched: list[str] = []
@@ -505,12 +557,22 @@ def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]
         seen.add(ident)
         value = numeric_value(rec)
         if value is None:
-            skipped.append(f"{rec.bean} {rec.attribute}{'.' + rec.key if rec.key else ''} "
-                           f"({rec.type or 'unknown type'}: {rec.value if rec.value is not None else 'unreadable'})")
+            skipped.append(
+                f"{rec.bean} {rec.attribute}{'.' + rec.key if rec.key else ''} "
+                f"({rec.type or 'unknown type'}: {rec.value if rec.value is not None else 'unreadable'})"
+            )
             continue
-        samples.append(JmxSample(object_name=rec.bean, domain=name.domain, properties=name.unquoted(),
-                                 attribute=rec.attribute, composite_key=rec.key, value=value,
-                                 preset=owner[i]))
+        samples.append(
+            JmxSample(
+                object_name=rec.bean,
+                domain=name.domain,
+                properties=name.unquoted(),
+                attribute=rec.attribute,
+                composite_key=rec.key,
+                value=value,
+                preset=owner[i],
+            )
+        )
     return samples, skipped, unmatched
 
 
@@ -522,8 +584,15 @@ def mbean_field(key: str) -> str:
     return key.replace(".", "_")
 
 
-def jmx_documents(samples: Iterable[JmxSample], *, target: JmxTarget, index_prefix: str,
-                  minute: datetime, collected_at: datetime, run_id: str | None = None) -> list[Doc]:
+def jmx_documents(
+    samples: Iterable[JmxSample],
+    *,
+    target: JmxTarget,
+    index_prefix: str,
+    minute: datetime,
+    collected_at: datetime,
+    run_id: str | None = None,
+) -> list[Doc]:
     """One document per value; the id is (target, bean, attribute, key, scheduled minute)."""
     minute = minute_of(minute)
     stamp = iso(minute)
@@ -547,7 +616,9 @@ def jmx_documents(samples: Iterable[JmxSample], *, target: JmxTarget, index_pref
             "metric": s.metric,
             # JSON has no NaN: the store gets null plus the text ("no data yet" in Kafka clients).
             "value": s.value if finite else None,
-            "value_text": None if finite else ("NaN" if math.isnan(s.value) else ("Infinity" if s.value > 0 else "-Infinity")),
+            "value_text": None
+            if finite
+            else ("NaN" if math.isnan(s.value) else ("Infinity" if s.value > 0 else "-Infinity")),
             "collected_at": iso(collected_at),
             "run_id": run_id,
         }
@@ -555,9 +626,17 @@ def jmx_documents(samples: Iterable[JmxSample], *, target: JmxTarget, index_pref
     return docs
 
 
-def collect_and_index(target: JmxTarget, settings: JmxSettings, sink, *, status_index_prefix: str,
-                      jmx_index_prefix: str, minute: datetime, run_id: str | None = None,
-                      try_number: int | None = None) -> dict[str, Any]:
+def collect_and_index(
+    target: JmxTarget,
+    settings: JmxSettings,
+    sink,
+    *,
+    status_index_prefix: str,
+    jmx_index_prefix: str,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+) -> dict[str, Any]:
     """Snapshot ``target``, index its documents and a status document; re-raise a JmxError
     after the status document (and any values read) are indexed."""
     started = time.monotonic()
@@ -565,9 +644,17 @@ def collect_and_index(target: JmxTarget, settings: JmxSettings, sink, *, status_
 
     def status(state: str, rows: int, kind: str | None = None, message: str | None = None) -> Doc:
         return status_document(
-            index_prefix=status_index_prefix, minute=minute, source="jmx", subject=subject, status=state,
-            duration_ms=(time.monotonic() - started) * 1000, row_count=rows, error_kind=kind,
-            error_message=message, collected_at=datetime.now(timezone.utc), run_id=run_id,
+            index_prefix=status_index_prefix,
+            minute=minute,
+            source="jmx",
+            subject=subject,
+            status=state,
+            duration_ms=(time.monotonic() - started) * 1000,
+            row_count=rows,
+            error_kind=kind,
+            error_message=message,
+            collected_at=datetime.now(UTC),
+            run_id=run_id,
             try_number=try_number,
         )
 
@@ -575,8 +662,14 @@ def collect_and_index(target: JmxTarget, settings: JmxSettings, sink, *, status_
         username, password = credentials_for(target)
         snap = take_snapshot(target, settings, username=username, password=password)
     except JmxError as exc:
-        docs = jmx_documents(exc.samples, target=target, index_prefix=jmx_index_prefix, minute=minute,
-                             collected_at=datetime.now(timezone.utc), run_id=run_id)
+        docs = jmx_documents(
+            exc.samples,
+            target=target,
+            index_prefix=jmx_index_prefix,
+            minute=minute,
+            collected_at=datetime.now(UTC),
+            run_id=run_id,
+        )
         sink.index([*docs, status(STATUS_ERROR, len(docs), exc.kind, str(exc))])
         log.error("%s", exc)
         raise
@@ -584,8 +677,14 @@ def collect_and_index(target: JmxTarget, settings: JmxSettings, sink, *, status_
         sink.index([status(STATUS_ERROR, 0, type(exc).__name__, _message(target, f"unexpected error: {exc}"))])
         raise
 
-    docs = jmx_documents(snap.samples, target=target, index_prefix=jmx_index_prefix, minute=minute,
-                         collected_at=datetime.now(timezone.utc), run_id=run_id)
+    docs = jmx_documents(
+        snap.samples,
+        target=target,
+        index_prefix=jmx_index_prefix,
+        minute=minute,
+        collected_at=datetime.now(UTC),
+        run_id=run_id,
+    )
     report = sink.index([*docs, status(STATUS_OK, len(docs))])
     summary = {
         "target": target.name,
@@ -597,6 +696,11 @@ def collect_and_index(target: JmxTarget, settings: JmxSettings, sink, *, status_
         "indexed": getattr(report, "indexed", None),
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
     }
-    log.info("JMX target %s: %d values from %d queries in %.0f ms", target.name, len(snap.samples),
-             snap.query_count, snap.duration_ms)
+    log.info(
+        "JMX target %s: %d values from %d queries in %.0f ms",
+        target.name,
+        len(snap.samples),
+        snap.query_count,
+        snap.duration_ms,
+    )
     return summary

@@ -1,0 +1,1 @@
+"""The Amazon MSK CloudWatch dashboard: render, validate, sync; lag as custom metrics."""

@@ -1,0 +1,1 @@
+"""Configuration: the schema of kafka_monitor.yaml, validated on load."""

@@ -1,0 +1,1 @@
+"""JMX snapshots: ObjectName patterns and presets, the jmxquery jar, documents."""
