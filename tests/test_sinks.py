@@ -571,3 +571,30 @@ def test_es_compat_with_pins_the_media_type_for_an_8x_server(store, proxy, monke
         plain.index(lag_docs(partitions=1))
     sent = [s.headers["content-type"] for s in proxy.seen if "_bulk" in s.path]
     assert sent == ["application/vnd.elasticsearch+x-ndjson; compatible-with=8"]
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def test_search_reads_back_filtered_and_sorted_sources_across_daily_indices(store, kind):
+    sink = sink_for(store, kind)
+    earlier = MINUTE - timedelta(days=1)
+    sink.index(lag_docs(partitions=3, minute=earlier) + lag_docs(partitions=3), refresh=True)
+    query = {"bool": {"filter": [{"term": {"doc_type": "partition"}}, {"term": {"partition": 1}}]}}
+    found = sink.search("kafka-lag-*", query, size=10, sort=[{"@timestamp": "asc"}])
+    assert [(d["partition"], d["@timestamp"]) for d in found] == [
+        (1, earlier.isoformat().replace("+00:00", "Z")),
+        (1, MINUTE.isoformat().replace("+00:00", "Z")),
+    ]
+    # A pattern matching no index yet is an empty answer, not an error.
+    assert sink.search("kafka-lag-none-*", {"match_all": {}}, size=1) == []
+    with pytest.raises(ValueError, match="search size"):
+        sink.search("kafka-lag-*", {"match_all": {}}, size=0)
+
+
+def test_search_failing_with_503_is_retried_then_a_store_error(store, proxy, kind):
+    sink = sink_for(store, kind, proxy.url, max_retries=1)
+    proxy.fail_next(2, 503, body=b"upstream busy", path_contains="_search")
+    with pytest.raises(StoreError, match=r"search in 'kafka-lag-\*' failed after 2 attempts: HTTP 503"):
+        sink.search("kafka-lag-*", {"match_all": {}}, size=1)
+    assert [s.outcome for s in proxy.seen if "_search" in s.path] == ["failed 503"] * 2

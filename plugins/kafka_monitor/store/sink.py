@@ -66,6 +66,7 @@ DEFAULT_TEMPLATE_PRIORITY = 200
 # Amazon OpenSearch Service's smallest instance types accept 10 MiB request bodies.
 MAX_BULK_BYTES = 5 * 1024 * 1024
 MAX_FIRST_ERRORS = 5
+MAX_SEARCH_SIZE = 10_000  # the stores' default index.max_result_window
 MAX_REASON_CHARS = 300
 _DAILY_SUFFIX = r"-(\d{4})\.(\d{2})\.(\d{2})"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
@@ -215,6 +216,9 @@ class _ElasticsearchApi:
             return False
         return True
 
+    def search(self, index: str, body: dict) -> dict:
+        return self.client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True).body
+
     def failure(self, exc: Exception) -> _Failure | None:
         es, et = self._errors
         if isinstance(exc, es.ApiError):
@@ -277,6 +281,10 @@ class _OpenSearchApi:
         except self._errors.NotFoundError:
             return False
         return True
+
+    def search(self, index: str, body: dict) -> dict:
+        params = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+        return self.client.search(index=index, body=body, params=params, request_timeout=self.timeout_s)
 
     def failure(self, exc: Exception) -> _Failure | None:
         errors = self._errors
@@ -585,6 +593,23 @@ class SearchSink:
         else:
             reason = f"{where}: status {status}"
         return status, scrub(reason)
+
+    # -- reading back
+    def search(self, index_pattern: str, query: dict[str, Any], *, size: int, sort: Sequence[dict] = ()) -> list[dict]:
+        """The ``_source`` of at most ``size`` documents matching ``query`` in ``index_pattern``
+        (missing indices are no error: a day with no documents yet). Retried like writes;
+        ``StoreError`` when the store fails. ``size`` is the caller's budget: a reply that would
+        hold more is cut at ``size`` by the store, and the caller's query must be bounded."""
+        if size < 1 or size > MAX_SEARCH_SIZE:
+            raise ValueError(f"search size must be 1..{MAX_SEARCH_SIZE}, not {size}")
+        body: dict[str, Any] = {"query": query, "size": size, "track_total_hits": False}
+        if sort:
+            body["sort"] = list(sort)
+        reply = self._call(f"search in {index_pattern!r}", lambda: self._api.search(index_pattern, body))
+        hits = (reply.get("hits") or {}).get("hits") if isinstance(reply, dict) else None
+        if not isinstance(hits, list):
+            raise StoreError(f"{self.store_name}: search in {index_pattern!r} gave an unreadable reply")
+        return [hit.get("_source") or {} for hit in hits]
 
     # -- retention
     def delete_expired(self, now: datetime) -> list[str]:
