@@ -33,7 +33,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.process import LOOPBACK, ManagedProcess, SandboxError, free_port, port_open, wait_until
+from sandbox.process import (
+    LOOPBACK,
+    ManagedProcess,
+    SandboxError,
+    free_port,
+    port_open,
+    process_group_alive,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180.0  # a cold Spark start on a loaded 2-core machine
@@ -146,6 +154,12 @@ class SparkDriver:
             except Exception:  # noqa: BLE001 - the group is killed below in any case
                 pass
         self.process.stop()
+        # The JVM and Python workers are the leader's children: wait until the kill reached them.
+        pgid = self.process.pid
+        if pgid is not None:
+            deadline = time.monotonic() + 15
+            while process_group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     def restart(self) -> SparkDriver:
         self.stop()
@@ -210,6 +224,7 @@ class _Driver:
 
         self.sc = SparkContext(conf=SparkConf().setAll(list(conf.items())))
         self.jobs = self.stages = self.tasks = 0
+        self.batches = 0
         self.hold_thread: threading.Thread | None = None
 
     def handle(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -217,9 +232,7 @@ class _Driver:
         if op == "ping":
             return {"app_id": self.sc.applicationId, **self.totals()}
         if op == "run_jobs":
-            for _ in range(int(message["n"])):
-                self.one_job()
-            return self.totals()
+            return self.run_jobs(int(message["n"]))
         if op == "hold":
             return self.hold()
         if op == "release":
@@ -228,6 +241,28 @@ class _Driver:
 
     def totals(self) -> dict[str, int]:
         return {"jobs": self.jobs, "stages": self.stages, "tasks": self.tasks}
+
+    def run_jobs(self, n: int) -> dict[str, int]:
+        """Run ``n`` jobs, then wait until Spark's status store has recorded their end: the
+        appStatus counters are updated by the same listener, just before that record, so a
+        snapshot taken after the reply sees them."""
+        self.batches += 1
+        group = f"sandbox-jobs-{self.batches}"
+        self.sc.setJobGroup(group, "jobs run by the test bed")
+        try:
+            for _ in range(n):
+                self.one_job()
+        finally:
+            self.sc._jsc.clearJobGroup()
+        tracker = self.sc.statusTracker()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ids = tracker.getJobIdsForGroup(group)
+            infos = [tracker.getJobInfo(job_id) for job_id in ids]
+            if len(ids) == n and all(info is not None and info.status == "SUCCEEDED" for info in infos):
+                return self.totals()
+            time.sleep(0.05)
+        raise RuntimeError(f"Spark did not record the end of {n} job(s) within 60 s")
 
     def one_job(self) -> None:
         jvm = self.sc._jvm

@@ -34,5 +34,7 @@ pytest_plugins = [
     "fixtures.search",
     "fixtures.aws",
     "fixtures.jvm",
+    "fixtures.zookeeper",
+    "fixtures.spark",
     "fixtures.airflow",
 ]
