@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -147,6 +148,9 @@ class SparkDriver:
     def stop(self) -> None:
         if self.process is None:
             return
+        # PySpark's worker daemon moves to a process group of its own (and ends when the JVM
+        # does): note every process below the driver now, to make sure they are all gone.
+        below = descendants(self.process.pid) if self.process.alive() and self.process.pid else set()
         if self.process.alive():
             try:
                 self.request({"op": "stop"}, timeout=30)
@@ -160,6 +164,14 @@ class SparkDriver:
             deadline = time.monotonic() + 15
             while process_group_alive(pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while (left := [pid for pid in below if pid_alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in left:  # only processes this part started
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def restart(self) -> SparkDriver:
         self.stop()
@@ -213,6 +225,41 @@ class SparkDriver:
 
     def release(self) -> None:
         self.request({"op": "release"})
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, by the parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; only its parent's wait is missing.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 # --------------------------------------------------------------------------- the driver process

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from kafka_monitor.config.schema import JmxSettings, JmxTarget, StoreSettings
 from kafka_monitor.jmx.snapshot import collect_and_index, take_snapshot
 from kafka_monitor.store.sink import SearchSink
-from sandbox.process import port_open, process_group_alive
+from sandbox.process import port_open, process_group_alive, wait_until
 from sandbox.search import find_documents
+from sandbox.spark import descendants, pid_alive
 
 SETTINGS = JmxSettings(timeout_s=30)
 MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=UTC)
@@ -114,8 +115,18 @@ def test_stopping_the_driver_leaves_no_process_and_no_port(tmp_path):
     from sandbox.spark import SparkDriver
 
     part = SparkDriver(tmp_path / "spark").start()
-    pgid, ports = part.pid, (part.jmx_port, part.control_port)
-    assert pgid is not None and all(port_open(p) for p in ports)
-    part.stop()
+    try:
+        pgid, ports = part.pid, (part.jmx_port, part.control_port)
+        assert pgid is not None and all(port_open(p) for p in ports)
+        # A held job starts PySpark's worker daemon, which puts itself in a process group of its
+        # own: the driver JVM, the daemon and its worker are below the driver process.
+        part.hold()
+        wait_until(lambda: len(descendants(pgid)) >= 3, "the held job's Python worker", timeout=60)
+        started = descendants(pgid)
+    finally:
+        part.stop()
     assert not process_group_alive(pgid)
+    assert [pid for pid in started if pid_alive(pid)] == []
     assert not any(port_open(p) for p in ports)
+    # What Spark wrote stays in the part's folder.
+    assert {p.name for p in (tmp_path / "spark").iterdir()} == {"run-1"}
