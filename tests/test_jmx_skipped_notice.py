@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from kafka_monitor.config.schema import JmxSettings, JmxTarget, StoreSettings
 from kafka_monitor.jmx.skipped_notice import PreviousNotice, log_skipped, previous_notice
-from kafka_monitor.jmx.snapshot import collect_and_index
+from kafka_monitor.jmx.snapshot import JmxError, collect_and_index
 from kafka_monitor.store.sink import SearchSink
 from sandbox.search import find_documents
 
@@ -96,3 +98,37 @@ def test_a_store_that_cannot_be_read_means_a_warning_not_silence(caplog):
     # And the same digest from a readable store is INFO.
     same = PreviousNotice(True, "0" * 16, "2026-11-22T10:14:00Z")
     assert log_skipped("t", [], [], same) == 0
+
+
+def test_a_collection_that_fails_after_reading_still_reports_its_text_values_once(jvm, store, caplog):
+    # The broker's presets read a per-topic meter whose values are text, and one gauge they
+    # require is gone: the collection fails (no_beans) but indexes what it read, and its text
+    # values are reported like a successful collection's.
+    sink = SearchSink(store.opensearch_client(), StoreSettings(kind="opensearch", conn_id="s", initial_backoff_s=0.01))
+    target = JmxTarget(name="broker-text", component="kafka_broker", address=jvm.address)
+    odd_topic = "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec,topic=odd"
+    offline = "kafka.controller:type=KafkaController,name=OfflinePartitionsCount"
+    jvm.register(odd_topic, {"Count": "n/a", "OneMinuteRate": "n/a"})
+    jvm.unregister(offline)
+    levels = []
+    try:
+        for offset in (0, 1):
+            with caplog.at_level(logging.INFO, logger=LOGGER), pytest.raises(JmxError) as failed:
+                collect_and_index(
+                    target,
+                    SETTINGS,
+                    sink,
+                    status_index_prefix="kafka-monitor-status",
+                    jmx_index_prefix="kafka-jmx",
+                    minute=MINUTE + timedelta(minutes=offset),
+                )
+            assert failed.value.kind == "no_beans" and failed.value.samples
+            levels.append([level for level, _ in notices(caplog)])
+    finally:
+        jvm.unregister(odd_topic)
+    assert levels == [[logging.WARNING], [logging.INFO]]
+    statuses = find_documents(store.opensearch_client(), "kafka-monitor-status-*", {"target": target.name})
+    assert sorted((s["status"], s["error_kind"], s["skipped_count"]) for s in statuses) == [
+        ("error", "no_beans", 2),
+        ("error", "no_beans", 2),
+    ]

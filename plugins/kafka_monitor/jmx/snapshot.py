@@ -100,11 +100,23 @@ class JmxError(KafkaMonitorError):
     presets): the caller indexes them, so nothing collected is lost.
     """
 
-    def __init__(self, message: str, kind: str, *, samples: Sequence[JmxSample] = (), unmatched: Sequence[str] = ()):
+    def __init__(
+        self,
+        message: str,
+        kind: str,
+        *,
+        samples: Sequence[JmxSample] = (),
+        unmatched: Sequence[str] = (),
+        skipped: Sequence[str] = (),
+        skipped_keys: Sequence[str] | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.samples = list(samples)
         self.unmatched = list(unmatched)
+        # The values that were not numbers, when the jar answered at all (None: nothing read).
+        self.skipped = list(skipped)
+        self.skipped_keys = None if skipped_keys is None else list(skipped_keys)
 
 
 @dataclass(frozen=True)
@@ -505,6 +517,8 @@ def take_snapshot(
             ),
             NO_BEANS,
             unmatched=unmatched,
+            skipped=skipped,
+            skipped_keys=skipped_keys,
         )
     if unmatched:
         raise JmxError(
@@ -512,6 +526,8 @@ def take_snapshot(
             NO_BEANS,
             samples=samples,
             unmatched=unmatched,
+            skipped=skipped,
+            skipped_keys=skipped_keys,
         )
     return snap
 
@@ -705,7 +721,16 @@ def collect_and_index(
             collected_at=datetime.now(UTC),
             run_id=run_id,
         )
-        sink.index([*docs, status(STATUS_ERROR, len(docs), exc.kind, str(exc))])
+        read = exc.skipped_keys is not None
+        if exc.skipped and read:
+            log_skipped(
+                target.name,
+                exc.skipped,
+                exc.skipped_keys or [],
+                previous_notice(sink, status_index_prefix, target.name, minute),
+            )
+        extra = status_fields(exc.skipped_keys or []) if read else None
+        sink.index([*docs, status(STATUS_ERROR, len(docs), exc.kind, str(exc), extra=extra)])
         log.error("%s", exc)
         raise
     except Exception as exc:
