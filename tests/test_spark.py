@@ -1,7 +1,8 @@
 """A real local Spark driver (pyspark's Spark with JmxSink + JvmSource, sandbox/spark.py) read
 through the product's own JMX path with the shipped presets: counters against the jobs the
 driver itself ran, a busy driver's gauges while a job is held, and a metric name that survives
-a restart of the driver."""
+a restart of the driver (which leaves nothing of the old driver behind). One driver serves the
+session: a Spark start costs seconds."""
 
 from __future__ import annotations
 
@@ -76,19 +77,31 @@ def test_a_busy_driver_shows_its_running_job_and_stage(spark_driver):
     )
 
 
-def test_a_restarted_driver_keeps_the_stable_metric_name_of_each_gauge(spark_driver, store):
+def test_a_restarted_driver_leaves_nothing_behind_and_keeps_each_gauges_stable_metric_name(spark_driver, store):
     target = JmxTarget(**spark_driver.jmx_target())
     sink = SearchSink(store.opensearch_client(), StoreSettings(kind="opensearch", conn_id="s", initial_backoff_s=0.01))
     kwargs = dict(status_index_prefix="kafka-monitor-status", jmx_index_prefix="kafka-jmx")
 
-    first_app, first_pid = spark_driver.app_id, spark_driver.pid
+    first_app, first_pid, first_control = spark_driver.app_id, spark_driver.pid, spark_driver.control_port
+    assert first_pid is not None
+    # A held job starts PySpark's worker daemon, which puts itself in a process group of its own:
+    # the driver JVM, the daemon and its worker are all below the driver process.
+    spark_driver.hold()
+    try:
+        wait_until(lambda: len(descendants(first_pid)) >= 3, "the held job's Python worker", timeout=60)
+        below = descendants(first_pid)
+    finally:
+        spark_driver.release()
     collect_and_index(target, SETTINGS, sink, minute=MINUTE, **kwargs)
     spark_driver.restart()
     second_app = spark_driver.app_id
     collect_and_index(target, SETTINGS, sink, minute=MINUTE + timedelta(minutes=1), **kwargs)
 
     assert first_app != second_app and first_pid != spark_driver.pid  # a new JVM, a new application
-    assert first_pid is not None and not process_group_alive(first_pid)
+    # Nothing of the first driver is left: no process (the worker daemon included), no port.
+    assert not process_group_alive(first_pid)
+    assert [pid for pid in below if pid_alive(pid)] == []
+    assert not port_open(first_control)
     client = store.opensearch_client()
     heap = find_documents(client, "kafka-jmx-*", {"spark.metric": "driver.jvm.heap.used"})
     assert len(heap) == 2
@@ -109,24 +122,3 @@ def test_a_restarted_driver_keeps_the_stable_metric_name_of_each_gauge(spark_dri
     assert len(jvm_gauges) > 20 and jvm_gauges <= by_app[second_app]
     # Non-Spark beans (java.lang) carry no spark object.
     assert all("spark" not in d for d in docs if d["domain"] == "java.lang")
-
-
-def test_stopping_the_driver_leaves_no_process_and_no_port(tmp_path):
-    from sandbox.spark import SparkDriver
-
-    part = SparkDriver(tmp_path / "spark").start()
-    try:
-        pgid, ports = part.pid, (part.jmx_port, part.control_port)
-        assert pgid is not None and all(port_open(p) for p in ports)
-        # A held job starts PySpark's worker daemon, which puts itself in a process group of its
-        # own: the driver JVM, the daemon and its worker are below the driver process.
-        part.hold()
-        wait_until(lambda: len(descendants(pgid)) >= 3, "the held job's Python worker", timeout=60)
-        started = descendants(pgid)
-    finally:
-        part.stop()
-    assert not process_group_alive(pgid)
-    assert [pid for pid in started if pid_alive(pid)] == []
-    assert not any(port_open(p) for p in ports)
-    # What Spark wrote stays in the part's folder.
-    assert {p.name for p in (tmp_path / "spark").iterdir()} == {"run-1"}
