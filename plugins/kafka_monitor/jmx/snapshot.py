@@ -590,9 +590,11 @@ def _interpret(
         if i not in owner:
             if i in unasked_keys:
                 continue
-            # The jar matched it but no query here does: report it rather than guess its preset.
-            skipped.append(f"{rec.bean} {rec.attribute} (matched no preset query)")
-            skipped_keys.append(f"{rec.bean} {rec.attribute} unmatched")
+            # The jar matched it but no query here does: report it (once) rather than guess its preset.
+            key = f"{rec.bean} {rec.attribute} unmatched"
+            if key not in skipped_keys:
+                skipped.append(f"{rec.bean} {rec.attribute} (matched no preset query)")
+                skipped_keys.append(key)
             continue
         ident = (rec.bean, rec.attribute, rec.key)
         if ident in seen:
