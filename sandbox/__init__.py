@@ -9,6 +9,8 @@ loopback port, waits until it answers, and stops it (and everything it started) 
 - ``search.SearchStore``         an in-memory OpenSearch-compatible server (osmem-server)
 - ``aws.MotoServer``             moto's server, for CloudWatch
 - ``jvm.JmxJvm``                 a JVM exposing Kafka-named MBeans over remote JMX
+- ``zookeeper.ZooKeeperServer``  a real standalone ZooKeeper (Debian's package) with remote JMX
+- ``spark.SparkDriver``          a real local Spark driver (pyspark) with JmxSink and remote JMX
 - ``airflow_home.AirflowHome``   an AIRFLOW_HOME with a migrated SQLite database
 - ``mirrormaker.MirrorMakerHost`` the stand-in MirrorMaker host (sshd + kafka-consumer-groups.sh)
 - ``stack.Sandbox``              all of them wired together, with the config and connections

@@ -85,9 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    print("kafka-monitor demo: starting the sandbox (tansu, sshd, osmem, JVM, moto, Airflow home)…", flush=True)
+    print(
+        "kafka-monitor demo: starting the sandbox (tansu, sshd, osmem, JVM, ZooKeeper, Spark, moto, Airflow home)…",
+        flush=True,
+    )
     with Sandbox() as sandbox:
         assert sandbox.airflow is not None
+        # ---- real JMX targets (issue 15): a ZooKeeper and a Spark driver beside the test JVM ----
+        from sandbox.real_jvms import add_real_jvm_targets, real_jvm_lines
+
+        real_jvms = add_real_jvm_targets(sandbox)
+        print(
+            f"  real JVMs: ZooKeeper JMX {real_jvms.zookeeper.jmx_address}, "
+            f"Spark driver {real_jvms.spark.app_id} JMX {real_jvms.spark.jmx_address}",
+            flush=True,
+        )
+        # ---- end of the real JMX targets block (its report is printed below) ----
         print(f"  sandbox up in {time.monotonic() - started:.1f} s; config {sandbox.config_path}")
         print(
             f"  MirrorMaker host {MIRRORMAKER_NAME}: ssh 127.0.0.1:{sandbox.ssh.port}, "
@@ -112,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         client = sandbox.store.opensearch_client()
         jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
         print(f"\n  JMX documents indexed: {jmx_docs}")
+        # ---- real JMX targets (issue 15): indexed values beside their truths ----
+        real_lines, real_match = real_jvm_lines(sandbox, real_jvms, minute)
+        print("\n".join("  " + line for line in real_lines))
+        # ---- end of the real JMX targets block ----
         if sandbox.aws is not None:
             from kafka_monitor.cloudwatch.dashboard import cloudwatch_client
             from kafka_monitor.config.schema import load_config
@@ -127,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         log_path.write_text(output)
         print(f"  the full `airflow dags test` log: {log_path}")
     print(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped.")
-    return 0 if proc.returncode == 0 and all_match else 1
+    return 0 if proc.returncode == 0 and all_match and real_match else 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Airflow reads its configuration when first imported, so the environment is fixed
 import time, before any test module imports airflow: a throw-away AIRFLOW_HOME, no example
 DAGs, this repository's dags/ folder, and nothing from the developer's own ~/airflow.
 
-The real parts (sshd, tansu, osmem, moto, a JMX JVM, a migrated Airflow home) are fixtures
+The real parts (sshd, tansu, osmem, moto, a JMX JVM, ZooKeeper, a Spark driver, a migrated Airflow home) are fixtures
 from tests/fixtures/, one module per part, all built on the sandbox package that the demo
 uses too.
 """
@@ -34,5 +34,7 @@ pytest_plugins = [
     "fixtures.search",
     "fixtures.aws",
     "fixtures.jvm",
+    "fixtures.zookeeper",
+    "fixtures.spark",
     "fixtures.airflow",
 ]

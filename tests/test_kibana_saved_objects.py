@@ -360,6 +360,17 @@ def test_the_data_flow_dashboard_follows_the_stages_in_order(objects):
         assert component in queries
 
 
+def test_the_data_flow_dashboard_keys_spark_on_the_name_that_survives_a_restart(objects, mappings):
+    panels = dashboard_visualisations(objects, FLOW_DASHBOARD)
+    jmx_panels = [(s, q) for s, q, v in panels if v == "kafka-monitor-jmx"]
+    spark_series = [s for s, q in jmx_panels if any(f == "spark.metric" for f, _, _ in field_uses(s))]
+    assert spark_series, "no Data flow chart splits Spark's metrics by spark.metric"
+    assert mappings["kafka-monitor-jmx"].type_of("spark.metric") == "keyword"
+    queries = " ".join(q["query"]["query"] for s, q in jmx_panels)
+    # The application id is in mbean.name: no panel may key Spark on it.
+    assert "spark.metric : *inputRate-total" in queries and "mbean.name : *inputRate-total" not in queries
+
+
 # --------------------------------------------------------------------------- the checker itself
 
 

@@ -42,6 +42,8 @@ from typing import Any
 from kafka_monitor.config.schema import JmxSettings, JmxTarget
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.jmx.presets import ObjectName, Preset, parse_object_name, resolve_target_presets
+from kafka_monitor.jmx.skipped_notice import log_skipped, previous_notice, status_fields
+from kafka_monitor.jmx.spark_names import spark_fields
 from kafka_monitor.store.documents import (
     STATUS_ERROR,
     STATUS_OK,
@@ -98,11 +100,23 @@ class JmxError(KafkaMonitorError):
     presets): the caller indexes them, so nothing collected is lost.
     """
 
-    def __init__(self, message: str, kind: str, *, samples: Sequence[JmxSample] = (), unmatched: Sequence[str] = ()):
+    def __init__(
+        self,
+        message: str,
+        kind: str,
+        *,
+        samples: Sequence[JmxSample] = (),
+        unmatched: Sequence[str] = (),
+        skipped: Sequence[str] = (),
+        skipped_keys: Sequence[str] | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.samples = list(samples)
         self.unmatched = list(unmatched)
+        # The values that were not numbers, when the jar answered at all (None: nothing read).
+        self.skipped = list(skipped)
+        self.skipped_keys = None if skipped_keys is None else list(skipped_keys)
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,8 @@ class Snapshot:
     unmatched: list[str]  # required queries (or all-optional presets) that matched nothing
     skipped: list[str]  # values that are not numbers (strings, unreadable attributes)
     duration_ms: float
+    # Which values were skipped (bean, attribute, key: no value), to tell a change from a repeat.
+    skipped_keys: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- addresses
@@ -417,10 +433,13 @@ def take_snapshot(
     username: str | None = None,
     password: str | None = None,
     presets: Sequence[Preset] | None = None,
+    warn_skipped: bool = True,
 ) -> Snapshot:
     """Read every preset query of ``target`` in one bounded JVM run; raise JmxError on failure.
 
-    A ``no_beans`` JmxError carries the values that were read (``.samples``).
+    A ``no_beans`` JmxError carries the values that were read (``.samples``). With
+    ``warn_skipped=False`` the caller logs the values that are not numbers (collect_and_index
+    does, once per change).
     """
     started = time.monotonic()
     if presets is None:
@@ -471,12 +490,17 @@ def take_snapshot(
     except JarOutputError as exc:
         raise JmxError(_message(target, f"jmxquery printed something unexpected: {exc}"), JMX_FAILED) from None
 
-    samples, skipped, unmatched = _interpret(records, presets)
+    samples, skipped, unmatched, skipped_keys = _interpret(records, presets)
     duration_ms = (time.monotonic() - started) * 1000
     snap = Snapshot(
-        samples=samples, query_count=len(queries), unmatched=unmatched, skipped=skipped, duration_ms=duration_ms
+        samples=samples,
+        query_count=len(queries),
+        unmatched=unmatched,
+        skipped=skipped,
+        duration_ms=duration_ms,
+        skipped_keys=skipped_keys,
     )
-    if skipped:
+    if skipped and warn_skipped:
         log.warning(
             "JMX target %s: %d value(s) are not numbers and were not indexed: %s",
             target.name,
@@ -493,6 +517,8 @@ def take_snapshot(
             ),
             NO_BEANS,
             unmatched=unmatched,
+            skipped=skipped,
+            skipped_keys=skipped_keys,
         )
     if unmatched:
         raise JmxError(
@@ -500,6 +526,8 @@ def take_snapshot(
             NO_BEANS,
             samples=samples,
             unmatched=unmatched,
+            skipped=skipped,
+            skipped_keys=skipped_keys,
         )
     return snap
 
@@ -511,9 +539,12 @@ def snapshot(
     return take_snapshot(target, settings, username=username, password=password).samples
 
 
-def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]) -> tuple[list[JmxSample], list[str], list[str]]:
+def _interpret(
+    records: Iterable[JarRecord], presets: Sequence[Preset]
+) -> tuple[list[JmxSample], list[str], list[str], list[str]]:
     """Samples (each value once, labelled with the first preset that asked for it), the
-    values skipped as non-numeric, and the expectations nothing satisfied."""
+    values skipped as non-numeric, the expectations nothing satisfied, and which values
+    were skipped (bean, attribute and key, without the value)."""
     parsed: list[tuple[JarRecord, ObjectName]] = []
     for rec in records:
         try:
@@ -521,12 +552,20 @@ def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]) -> tuple
         except ValueError:
             parsed.append((rec, ObjectName(rec.bean, rec.bean.partition(":")[0], ())))
 
+    # The jar answers ``bean/attribute/key`` with every key of the composite value: the keys
+    # nobody asked for are dropped here, quietly (they are not values we failed to read).
+    unasked_keys: set[int] = set()
+
     def hits(query, attr) -> list[int]:
-        return [
-            i
-            for i, (rec, name) in enumerate(parsed)
-            if rec.attribute == attr.name and (not attr.keys or rec.key in attr.keys) and query.pattern.matches(name)
-        ]
+        found = []
+        for i, (rec, name) in enumerate(parsed):
+            if rec.attribute != attr.name or not query.pattern.matches(name):
+                continue
+            if attr.keys and rec.key not in attr.keys:
+                unasked_keys.add(i)
+            else:
+                found.append(i)
+        return found
 
     owner: dict[int, str] = {}
     unmatched: list[str] = []
@@ -545,11 +584,17 @@ def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]) -> tuple
 
     samples: list[JmxSample] = []
     skipped: list[str] = []
+    skipped_keys: list[str] = []
     seen: set[tuple[str, str, str | None]] = set()
     for i, (rec, name) in enumerate(parsed):
         if i not in owner:
-            # The jar matched it but no query here does: report it rather than guess its preset.
-            skipped.append(f"{rec.bean} {rec.attribute} (matched no preset query)")
+            if i in unasked_keys:
+                continue
+            # The jar matched it but no query here does: report it (once) rather than guess its preset.
+            key = f"{rec.bean} {rec.attribute} unmatched"
+            if key not in skipped_keys:
+                skipped.append(f"{rec.bean} {rec.attribute} (matched no preset query)")
+                skipped_keys.append(key)
             continue
         ident = (rec.bean, rec.attribute, rec.key)
         if ident in seen:
@@ -561,6 +606,7 @@ def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]) -> tuple
                 f"{rec.bean} {rec.attribute}{'.' + rec.key if rec.key else ''} "
                 f"({rec.type or 'unknown type'}: {rec.value if rec.value is not None else 'unreadable'})"
             )
+            skipped_keys.append(f"{rec.bean} {rec.attribute}{'.' + rec.key if rec.key else ''}")
             continue
         samples.append(
             JmxSample(
@@ -573,7 +619,7 @@ def _interpret(records: Iterable[JarRecord], presets: Sequence[Preset]) -> tuple
                 preset=owner[i],
             )
         )
-    return samples, skipped, unmatched
+    return samples, skipped, unmatched, skipped_keys
 
 
 # --------------------------------------------------------------------------- documents
@@ -622,6 +668,10 @@ def jmx_documents(
             "collected_at": iso(collected_at),
             "run_id": run_id,
         }
+        spark = spark_fields(target.component, s.domain, s.properties)
+        if spark is not None:
+            # The application id out of the metric's name: one series per gauge across restarts.
+            source["spark"] = spark
         docs.append(Doc(index, doc_id("jmx", target.name, s.object_name, s.attribute, s.composite_key, stamp), source))
     return docs
 
@@ -642,7 +692,9 @@ def collect_and_index(
     started = time.monotonic()
     subject = {"target": target.name, "component": target.component}
 
-    def status(state: str, rows: int, kind: str | None = None, message: str | None = None) -> Doc:
+    def status(
+        state: str, rows: int, kind: str | None = None, message: str | None = None, extra: dict | None = None
+    ) -> Doc:
         return status_document(
             index_prefix=status_index_prefix,
             minute=minute,
@@ -656,11 +708,12 @@ def collect_and_index(
             collected_at=datetime.now(UTC),
             run_id=run_id,
             try_number=try_number,
+            extra=extra,
         )
 
     try:
         username, password = credentials_for(target)
-        snap = take_snapshot(target, settings, username=username, password=password)
+        snap = take_snapshot(target, settings, username=username, password=password, warn_skipped=False)
     except JmxError as exc:
         docs = jmx_documents(
             exc.samples,
@@ -670,7 +723,16 @@ def collect_and_index(
             collected_at=datetime.now(UTC),
             run_id=run_id,
         )
-        sink.index([*docs, status(STATUS_ERROR, len(docs), exc.kind, str(exc))])
+        read = exc.skipped_keys is not None
+        if exc.skipped and read:
+            log_skipped(
+                target.name,
+                exc.skipped,
+                exc.skipped_keys or [],
+                previous_notice(sink, status_index_prefix, target.name, minute),
+            )
+        extra = status_fields(exc.skipped_keys or []) if read else None
+        sink.index([*docs, status(STATUS_ERROR, len(docs), exc.kind, str(exc), extra=extra)])
         log.error("%s", exc)
         raise
     except Exception as exc:
@@ -685,7 +747,15 @@ def collect_and_index(
         collected_at=datetime.now(UTC),
         run_id=run_id,
     )
-    report = sink.index([*docs, status(STATUS_OK, len(docs))])
+    if snap.skipped:
+        # Once per change: compared with the previous minute's status document (no worker state).
+        log_skipped(
+            target.name,
+            snap.skipped,
+            snap.skipped_keys,
+            previous_notice(sink, status_index_prefix, target.name, minute),
+        )
+    report = sink.index([*docs, status(STATUS_OK, len(docs), extra=status_fields(snap.skipped_keys))])
     summary = {
         "target": target.name,
         "component": target.component,
