@@ -179,16 +179,80 @@ _TRACE_LINE = re.compile(
     r"^\s+at \S|^\s*\.\.\.(?: \d+ (?:more|common frames omitted))?\s*$|^\s*(?:Caused by|Suppressed): "
 )
 
-# log4j ("[%d] %p %m (%c)%n"), and anywhere inside a 3.8/3.9 row that lacked its newline.
+# Lines that carry nothing for the result, by kind. Each is skipped and counted (never an error,
+# never silently dropped): the JVM, its launcher and the logging libraries print them on either
+# stream, so in a combined capture they can land between two rows of a table.
+SKIPPED_KINDS: tuple[str, ...] = (
+    "log",  # log4j / log4j2 lines of the tool's own clients, whatever the pattern
+    "jvm_log",  # JVM unified logging (JDK 9+): "[0.005s][warning][os,thread] ..." on STDOUT
+    "jvm_warning",  # "OpenJDK 64-Bit Server VM warning: ...", "Picked up JAVA_TOOL_OPTIONS: ...", "WARNING: ..."
+    "slf4j",  # "SLF4J: ..." (1.x) and "SLF4J(W): ..." (2.x Reporter)
+    "note",  # the tool's "Note: ..." (0.10.2-1.1)
+    "tool_diagnostic",  # 0.10.x ZooKeeper-path diagnostics about a partition (its row shows "unknown")
+    "stack_trace",  # lines of a stack trace; its first exception class goes to the error it belongs to
+)
+# At most this many skipped lines are kept as a sample (each cut to _SHOWN_CHARS), and at most
+# _SAMPLE_PER_KIND of one kind: a JVM that warns on every line cannot grow the result.
+SKIPPED_SAMPLE_MAX = 20
+_SAMPLE_PER_KIND = 5
+_SHOWN_CHARS = 300
+
+_LEVEL = r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)"
+# log4j ("[%d] %p %m (%c)%n", Kafka's tools-log4j.properties and 4.x tools-log4j2.yaml), and
+# anywhere inside a 3.8/3.9 row that lacked its newline.
 _LOG4J = re.compile(r"^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] [A-Z]+ ")
-_LOG4J_GLUED = re.compile(r"\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
-# Lines that carry nothing for the result: notes, logging set-up, JVM warnings, and the
-# 0.10.x ZooKeeper-path diagnostics about a partition (its row then shows "unknown").
-_NOISE = re.compile(
-    r"^(?:Note: |SLF4J: |log4j:|WARNING: |Picked up \w+: |(?:OpenJDK|Java HotSpot\(TM\)).* VM warning: "
-    r"|Could not fetch offset from (?:zookeeper|kafka) for group |No broker for partition "
+# Other logging patterns a site's own log4j/log4j2 configuration gives: "%d %p %m (%c)%n"
+# ("2026-11-30 01:02:03,456 WARN ..."), the log4j2 status logger ("2026-11-30T01:02:03.160Z main
+# ERROR ..."), and "%p %m (%c)%n" ("WARN [AdminClient clientId=adminclient-1] ... (logger)").
+_STAMPED_LOG = re.compile(
+    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?(?: \S+)?? +" + _LEVEL + r"\b"
+)
+_LEVEL_FIRST_LOG = re.compile(
+    r"^" + _LEVEL + r" +(?:\[|StatusLogger |.*\((?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*\)\s*$)"
+)
+# JVM unified logging: decorators in brackets, one of them the level (maybe padded); by default
+# "-Xlog:all=warning:stdout:uptime,level,tags", so on stdout, inside the table.
+_JVM_LOG = re.compile(r"^(?:\[[^\]]{1,80}\])*?\[(?:trace|debug|info|warning|error) *\](?:\[[^\]]{0,80}\])* ")
+_GLUED_LOG = re.compile(
+    r"\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
+    r"|\[\d+(?:\.\d+)?m?s\]\[(?:trace|debug|info|warning|error) *\]"
+)
+_SLF4J = re.compile(r"^SLF4J(?:\([A-Z]\))?: ")
+_JVM_WARNING = re.compile(
+    r"^(?:WARNING: |(?:NOTE: )?Picked up \w+: |(?:OpenJDK|Java HotSpot\(TM\)|Eclipse OpenJ9).* VM warning: |log4j:)"
+)
+_NOTE = re.compile(r"^Note: ")
+_TOOL_DIAGNOSTIC = re.compile(
+    r"^(?:Could not fetch offset from (?:zookeeper|kafka) for group |No broker for partition "
     r"|Could not parse broker info due to |No topic available for consumer group provided)"
 )
+
+
+def _log_kind(line: str) -> str | None:
+    """The kind of a harmless line that is a log event (a stack trace may follow it)."""
+    first = line[:1]
+    if first == "l":
+        return "log" if line.startswith("log4j:") else None  # log4j 1.x's own set-up messages
+    if first == "[":
+        if _LOG4J.match(line):
+            return "log"
+        return "jvm_log" if _JVM_LOG.match(line) else None
+    if first.isdigit():
+        return "log" if _STAMPED_LOG.match(line) else None
+    return "log" if _LEVEL_FIRST_LOG.match(line) else None
+
+
+def _noise_kind(line: str) -> str | None:
+    """The kind of any other harmless line."""
+    if _SLF4J.match(line):
+        return "slf4j"
+    if _JVM_WARNING.match(line):
+        return "jvm_warning"
+    if _NOTE.match(line):
+        return "note"
+    if _TOOL_DIAGNOSTIC.match(line):
+        return "tool_diagnostic"
+    return None
 
 
 class DescribeParseError(KafkaMonitorError):
@@ -215,6 +279,14 @@ class DescribeResult:
     group_states: dict[str, str] = field(default_factory=dict)
     # Lines recognised as nothing at all, as "<stream>:<line>: <text>" (shown, never dropped).
     unparsed: list[str] = field(default_factory=list)
+    # Harmless lines skipped (JVM, launcher and logging noise, notes, stack traces): how many of
+    # each kind (SKIPPED_KINDS), and the first few as "<stream>:<line>: <text>".
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_sample: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def error(self) -> DescribeError | None:
@@ -227,6 +299,9 @@ class DescribeResult:
             "errors": [e.to_json_dict() for e in self.errors],
             "group_states": self.group_states,
             "unparsed": self.unparsed,
+            "skipped_lines": self.skipped_lines,
+            "skipped": self.skipped,
+            "skipped_sample": self.skipped_sample,
         }
 
     def rows_for(self, group: str | None, topic: str) -> list[dict]:
@@ -254,9 +329,10 @@ def _text(text: str) -> str | None:
 
 
 def _last_text(text: str) -> str | None:
-    # A 3.8/3.9 row has no newline of its own, so a log4j line from stderr may follow it.
+    # A 3.8/3.9 row has no newline of its own, so a log line (log4j on stderr, JVM unified
+    # logging on stdout) may follow it.
     if "[" in text:
-        glued = _LOG4J_GLUED.search(text)
+        glued = _GLUED_LOG.search(text)
         if glued:
             text = text[: glued.start()]
     return _text(text)
@@ -519,6 +595,8 @@ class _Parser:
         self.table_groups: dict[str, None] = {}  # groups printed in a table with a GROUP column
         self.message_states: dict[str, str] = {}
         self.unparsed: list[str] = []
+        self.skipped: dict[str, int] = {}
+        self.skipped_sample: list[str] = []
         self.headers = 0
 
     # ---- errors
@@ -563,6 +641,20 @@ class _Parser:
         if self.awaiting_trace and not after_log:
             self.awaiting_trace.pop(0).exception = cls
 
+    def _skip(self, kind: str, stream: str, number: int, line: str) -> None:
+        """Count a harmless line; keep it in the bounded sample while there is room."""
+        seen = self.skipped.get(kind, 0)
+        self.skipped[kind] = seen + 1
+        if seen < _SAMPLE_PER_KIND and len(self.skipped_sample) < SKIPPED_SAMPLE_MAX:
+            shown = line if len(line) <= _SHOWN_CHARS else line[:_SHOWN_CHARS] + "..."
+            self.skipped_sample.append(f"{stream}:{number}: {shown}")
+
+    def _glued_log(self, line: str, stream: str, number: int) -> None:
+        """A log line glued to a 3.8/3.9 row (cut from its last column): counted, not lost."""
+        m = _GLUED_LOG.search(line)
+        if m is not None:
+            self._skip("jvm_log" if m.group().endswith("]") else "log", stream, number, line[m.start() :])
+
     # ---- one stream
 
     def feed(self, text: str, stream: str) -> None:
@@ -585,6 +677,8 @@ class _Parser:
                             table_groups[row["group"]] = None
                         if row["topic"] != "-":  # "-": a member without partitions
                             rows.append(row)
+                        if "[" in line:
+                            self._glued_log(line, stream, number)
                         in_table = True
                         continue
             if not line or line.isspace():
@@ -600,22 +694,28 @@ class _Parser:
                     in_table = True
                     continues = None
                     continue
-            if self._message(line):
+            # Pasted output may be indented as a whole (docs, mails): messages still count.
+            bare = line.lstrip(" ") if line[0] == " " else line
+            if self._message(bare):
                 in_table = False
                 continues = None
                 after_log = False
                 continue
-            m = _ERROR.match(line)
+            m = _ERROR.match(bare)
             if m:
                 continues = self._tool_error(m.group(1).strip())
                 in_table = False
                 after_log = False
                 continue
-            if _LOG4J.match(line):
+            kind = _log_kind(bare)
+            if kind is not None:
+                self._skip(kind, stream, number, line)
                 after_log = True
                 continues = None
                 continue
-            if _NOISE.match(line):
+            kind = _noise_kind(bare)
+            if kind is not None:
+                self._skip(kind, stream, number, line)
                 continues = None
                 after_log = False
                 continue
@@ -631,9 +731,11 @@ class _Parser:
             m = _EXCEPTION_LINE.match(line)
             if m:
                 self._stack_trace(m.group(1), m.group(2), after_log)
+                self._skip("stack_trace", stream, number, line)
                 continues = None
                 continue
             if _TRACE_LINE.match(line):
+                self._skip("stack_trace", stream, number, line)
                 continues = None
                 continue
             if _LAUNCHER_FAILURE.match(line):
@@ -650,6 +752,8 @@ class _Parser:
                         table_groups[row["group"]] = None
                     if row["topic"] != "-":
                         rows.append(row)
+                    if "[" in line:
+                        self._glued_log(line, stream, number)
                     in_table = True
                     continue
             where = f"{stream}:{number}"
@@ -698,7 +802,7 @@ class _Parser:
         except TypeError:  # rows of a table without GROUP column (None) beside named groups
             self.rows.sort(key=lambda r: (r["group"] or "", r["topic"], r["partition"]))
         errors = [DescribeError(e.kind, e.message, e.exception, e.group) for e in self.errors]
-        return DescribeResult(self.rows, errors, states, self.unparsed)
+        return DescribeResult(self.rows, errors, states, self.unparsed, self.skipped, self.skipped_sample)
 
 
 def _as_text(value: Any, name: str) -> str:
