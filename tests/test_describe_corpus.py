@@ -64,6 +64,9 @@ def test_corpus_case(case, capture):
     assert result.rows == expected["rows"]
     assert result.group_states == expected["group_states"]
     assert result.unparsed == []
+    if "skipped" in expected:  # harmless lines skipped, by kind (counted, never silently dropped)
+        assert result.skipped == expected["skipped"]
+        assert result.skipped_lines == sum(expected["skipped"].values())
     if expected["error"] is None:
         assert result.errors == []
         assert result.error is None
