@@ -213,9 +213,14 @@ _LEVEL_FIRST_LOG = re.compile(
 # JVM unified logging: decorators in brackets, one of them the level (maybe padded); by default
 # "-Xlog:all=warning:stdout:uptime,level,tags", so on stdout, inside the table.
 _JVM_LOG = re.compile(r"^(?:\[[^\]]{1,80}\])*?\[(?:trace|debug|info|warning|error) *\](?:\[[^\]]{0,80}\])* ")
+# A log line glued to the end of a 3.8/3.9 row (those rows have no newline of their own): the
+# kinds that can be printed while the table is (log events of the admin client's network thread,
+# JVM unified logging). Every alternative holds "[" or ":", which rows rarely do.
 _GLUED_LOG = re.compile(
     r"\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
-    r"|\[\d+(?:\.\d+)?m?s\]\[(?:trace|debug|info|warning|error) *\]"
+    r"|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3,9}(?:Z|[+-]\d\d:?\d\d)?(?: \S+)? (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
+    r"|(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) \[(?:AdminClient|Consumer|Producer) clientId="
+    r"|(?P<jvm>\[\d+(?:\.\d+)?m?s\]\[(?:trace|debug|info|warning|error) *\])"
 )
 _SLF4J = re.compile(r"^SLF4J(?:\([A-Z]\))?: ")
 _JVM_WARNING = re.compile(
@@ -331,7 +336,7 @@ def _text(text: str) -> str | None:
 def _last_text(text: str) -> str | None:
     # A 3.8/3.9 row has no newline of its own, so a log line (log4j on stderr, JVM unified
     # logging on stdout) may follow it.
-    if "[" in text:
+    if "[" in text or ":" in text:
         glued = _GLUED_LOG.search(text)
         if glued:
             text = text[: glued.start()]
@@ -428,7 +433,7 @@ class _Layout:
             return {"group": group, "topic": topic}
         cid = cid.rstrip()
         host = host.rstrip()
-        client = _last_text(client) if "[" in client else (client.rstrip() or None)
+        client = _last_text(client) if "[" in client or ":" in client else (client.rstrip() or None)
         try:
             if epoch is None:
                 return {
@@ -653,7 +658,7 @@ class _Parser:
         """A log line glued to a 3.8/3.9 row (cut from its last column): counted, not lost."""
         m = _GLUED_LOG.search(line)
         if m is not None:
-            self._skip("jvm_log" if m.group().endswith("]") else "log", stream, number, line[m.start() :])
+            self._skip("jvm_log" if m.group("jvm") else "log", stream, number, line[m.start() :])
 
     # ---- one stream
 
@@ -677,7 +682,7 @@ class _Parser:
                             table_groups[row["group"]] = None
                         if row["topic"] != "-":  # "-": a member without partitions
                             rows.append(row)
-                        if "[" in line:
+                        if "[" in line or ":" in line:
                             self._glued_log(line, stream, number)
                         in_table = True
                         continue
@@ -752,7 +757,7 @@ class _Parser:
                         table_groups[row["group"]] = None
                     if row["topic"] != "-":
                         rows.append(row)
-                    if "[" in line:
+                    if "[" in line or ":" in line:
                         self._glued_log(line, stream, number)
                     in_table = True
                     continue
