@@ -693,6 +693,13 @@ class _Parser:
                 continue
             if _HEADER.match(line):
                 new = _layout_for(line)
+                if new is None and ("[" in line or ":" in line):
+                    # 3.8/3.9 print the header without its newline too: a log line may follow it.
+                    glued = _GLUED_LOG.search(line)
+                    if glued is not None:
+                        new = _layout_for(line[: glued.start()])
+                        if new is not None:
+                            self._glued_log(line, stream, number)
                 if new is not None:
                     layout, exact = new, new.exact
                     self.headers += 1
