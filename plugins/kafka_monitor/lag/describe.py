@@ -26,9 +26,14 @@ collapsed spaces, a value wider than Java counted) is read again by tokens, anch
 of number columns.
 
 Everything else is classified: ``Error:`` lines (kinds in ``ERROR_KINDS``), the stack trace
-that follows (its first exception class), group state messages, launcher failures, log4j and
-JVM noise. Lines nobody recognises are kept in ``DescribeResult.unparsed``; inside a table they
-are also a ``malformed_row`` error, so a truncated or garbled row is never silently dropped.
+that follows (its first exception class), group state messages, launcher failures. Harmless
+lines -- log4j/log4j2 lines of any common pattern, JVM unified logging (``[0.005s][warning]...``,
+on stdout), HotSpot warnings, ``Picked up ..._OPTIONS``, SLF4J's diagnostics, the tool's notes --
+are skipped wherever they land, also between two rows or glued to a 3.8/3.9 row: counted by kind
+in ``DescribeResult.skipped`` (``SKIPPED_KINDS``) with a bounded sample, never silently dropped.
+Lines nobody recognises are kept in ``DescribeResult.unparsed``; inside a table they are also a
+``malformed_row`` error, so a truncated or garbled row is never silently dropped. Pasted output
+indented as a whole (docs, mails) is read like the original.
 ``parse_describe`` raises ``DescribeParseError`` only when the text holds nothing of a describe
 output at all (e.g. ``--members`` or ``--list`` output, or a shell's own error text).
 """
@@ -38,7 +43,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import IO, Any
@@ -300,7 +305,7 @@ class DescribeResult:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            "error": self.error.to_json_dict() if self.errors else None,
+            "error": self.errors[0].to_json_dict() if self.errors else None,
             "errors": [e.to_json_dict() for e in self.errors],
             "group_states": self.group_states,
             "unparsed": self.unparsed,
@@ -344,8 +349,8 @@ def _last_text(text: str) -> str | None:
 
 
 def _owner(text: str) -> str | None:
-    text = _last_text(text)
-    return None if text == "none" else text
+    value = _last_text(text)
+    return None if value == "none" else value
 
 
 def _split_glued(tail: str) -> tuple[str, str, str] | None:
@@ -390,7 +395,7 @@ class _Layout:
         self.order = tuple(
             k for k in _ROW_ORDER if k in self.keys or k in ("group", "consumer_id", "host", "client_id")
         )
-        convert = []
+        convert: list[Callable[[str], Any]] = []
         for i, name in enumerate(names):
             last = i == len(names) - 1
             if name == "GROUP":
@@ -418,6 +423,8 @@ class _Layout:
 
         Only for values the exact pattern matched: numbers of at most 18 digits.
         """
+        group: str | None
+        client: str | None
         if len(v) == 9:
             group, topic, p, cur, leo, lag, cid, host, client = v
             group = group.rstrip()
@@ -465,7 +472,7 @@ class _Layout:
     def _build_checked(self, values: Sequence[str], asked: str | None) -> dict | None:
         """Any layout, every value checked (OWNER and ZooKeeper layouts, edge values)."""
         try:
-            raw = dict(zip(self.keys, [c(v) for c, v in zip(self.convert, values)]))
+            raw: dict[str, Any] = dict(zip(self.keys, [c(v) for c, v in zip(self.convert, values)]))
         except ValueError:  # a number outside 64 bits
             return None
         if raw["topic"] == "-":
@@ -672,7 +679,7 @@ class _Parser:
         after_log = False  # a stack trace right after a log4j line may belong to that event
         rows, table_groups, asked = self.rows, self.table_groups, self.asked_group
         for number, line in enumerate(text.split("\n"), 1):
-            if exact is not None:
+            if exact is not None and layout is not None:
                 m = exact(line)
                 if m is not None:
                     values = layout.unglue(m.groups()) if layout.glued else m.groups()
