@@ -104,3 +104,14 @@ def test_several_errors_are_all_listed():
     assert [e["group"] for e in doc["errors"]] == ["b", "c"]
     assert doc["error"] == doc["errors"][0]
     assert doc["rows"][0]["lag"] == 4 and doc["group_states"] == {"a": "Stable"}
+
+
+def test_skipped_jvm_lines_are_reported_not_errors():
+    # Unified logging writes to stdout, between two rows: the JSON says what was skipped.
+    proc = parse_describe_cli("--group", "mm-dc1-to-dc2", str(CORPUS / "kafka-3.x-jvm-unified-logging-in-table.txt"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["rows"] == expected("kafka-3.x-jvm-unified-logging-in-table")["rows"]
+    assert doc["errors"] == [] and doc["unparsed"] == []
+    assert doc["skipped_lines"] == 2 and doc["skipped"] == {"jvm_log": 2}
+    assert doc["skipped_sample"][0].startswith("stdout:1: [0.001s][warning][pagesize] ")

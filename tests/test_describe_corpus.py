@@ -45,9 +45,30 @@ def message_matches(expected: str, actual: str) -> bool:
 
 
 def test_the_corpus_is_all_here():
-    assert len(CASES) >= 14
+    assert len(CASES) >= 36
     for case in CASES:
         assert (CORPUS / f"{case}.txt").is_file(), case
+
+
+REAL = [c for c in CASES if load(c)[0]["provenance"].startswith("REAL")]
+
+
+def test_real_captures_say_where_they_come_from():
+    # docs/describe-corpus.md: a real capture names its source (URL, or repository + path +
+    # commit), its date, how its Kafka version is known, and every edit made to it.
+    assert len(REAL) >= 14
+    versions = set()
+    for case in REAL:
+        sample = load(case)[0]
+        origin = sample.get("origin")
+        assert isinstance(origin, dict), case
+        assert origin.get("url") or all(origin.get(k) for k in ("repo", "path", "commit")), case
+        assert origin.get("date"), case
+        assert sample.get("version_evidence"), case
+        assert isinstance(sample.get("edits"), list) and sample["edits"], case
+        assert sample.get("whitespace"), case
+        versions.add(sample["kafka_versions"].split(".")[0])
+    assert {"3", "4"} <= versions  # Kafka 3.x and 4.x among them
 
 
 @pytest.mark.parametrize("capture", ["combined", "separate"])
@@ -64,6 +85,9 @@ def test_corpus_case(case, capture):
     assert result.rows == expected["rows"]
     assert result.group_states == expected["group_states"]
     assert result.unparsed == []
+    if "skipped" in expected:  # harmless lines skipped, by kind (counted, never silently dropped)
+        assert result.skipped == expected["skipped"]
+        assert result.skipped_lines == sum(expected["skipped"].values())
     if expected["error"] is None:
         assert result.errors == []
         assert result.error is None

@@ -841,6 +841,15 @@ def test_rows_for_and_json_shape():
     assert {r["group"] for r in result.rows_for(None, "dc2.orders")} == {"logstash", "spark-streaming"}
     assert result.rows_for("logstash", "orders") == []
     doc = result.to_json_dict()
-    assert set(doc) == {"rows", "error", "errors", "group_states", "unparsed"}
+    assert set(doc) == {
+        "rows",
+        "error",
+        "errors",
+        "group_states",
+        "unparsed",
+        "skipped_lines",
+        "skipped",
+        "skipped_sample",
+    }
     assert doc["error"] is None and doc["errors"] == []
     assert doc["rows"] == result.rows

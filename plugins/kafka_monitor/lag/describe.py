@@ -26,9 +26,14 @@ collapsed spaces, a value wider than Java counted) is read again by tokens, anch
 of number columns.
 
 Everything else is classified: ``Error:`` lines (kinds in ``ERROR_KINDS``), the stack trace
-that follows (its first exception class), group state messages, launcher failures, log4j and
-JVM noise. Lines nobody recognises are kept in ``DescribeResult.unparsed``; inside a table they
-are also a ``malformed_row`` error, so a truncated or garbled row is never silently dropped.
+that follows (its first exception class), group state messages, launcher failures. Harmless
+lines -- log4j/log4j2 lines of any common pattern, JVM unified logging (``[0.005s][warning]...``,
+on stdout), HotSpot warnings, ``Picked up ..._OPTIONS``, SLF4J's diagnostics, the tool's notes --
+are skipped wherever they land, also between two rows or glued to a 3.8/3.9 row: counted by kind
+in ``DescribeResult.skipped`` (``SKIPPED_KINDS``) with a bounded sample, never silently dropped.
+Lines nobody recognises are kept in ``DescribeResult.unparsed``; inside a table they are also a
+``malformed_row`` error, so a truncated or garbled row is never silently dropped. Pasted output
+indented as a whole (docs, mails) is read like the original.
 ``parse_describe`` raises ``DescribeParseError`` only when the text holds nothing of a describe
 output at all (e.g. ``--members`` or ``--list`` output, or a shell's own error text).
 """
@@ -38,7 +43,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import IO, Any
@@ -179,16 +184,85 @@ _TRACE_LINE = re.compile(
     r"^\s+at \S|^\s*\.\.\.(?: \d+ (?:more|common frames omitted))?\s*$|^\s*(?:Caused by|Suppressed): "
 )
 
-# log4j ("[%d] %p %m (%c)%n"), and anywhere inside a 3.8/3.9 row that lacked its newline.
+# Lines that carry nothing for the result, by kind. Each is skipped and counted (never an error,
+# never silently dropped): the JVM, its launcher and the logging libraries print them on either
+# stream, so in a combined capture they can land between two rows of a table.
+SKIPPED_KINDS: tuple[str, ...] = (
+    "log",  # log4j / log4j2 lines of the tool's own clients, whatever the pattern
+    "jvm_log",  # JVM unified logging (JDK 9+): "[0.005s][warning][os,thread] ..." on STDOUT
+    "jvm_warning",  # "OpenJDK 64-Bit Server VM warning: ...", "Picked up JAVA_TOOL_OPTIONS: ...", "WARNING: ..."
+    "slf4j",  # "SLF4J: ..." (1.x) and "SLF4J(W): ..." (2.x Reporter)
+    "note",  # the tool's "Note: ..." (0.10.2-1.1)
+    "tool_diagnostic",  # 0.10.x ZooKeeper-path diagnostics about a partition (its row shows "unknown")
+    "stack_trace",  # lines of a stack trace; its first exception class goes to the error it belongs to
+)
+# At most this many skipped lines are kept as a sample (each cut to _SHOWN_CHARS), and at most
+# _SAMPLE_PER_KIND of one kind: a JVM that warns on every line cannot grow the result.
+SKIPPED_SAMPLE_MAX = 20
+_SAMPLE_PER_KIND = 5
+_SHOWN_CHARS = 300
+
+_LEVEL = r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)"
+# log4j ("[%d] %p %m (%c)%n", Kafka's tools-log4j.properties and 4.x tools-log4j2.yaml), and
+# anywhere inside a 3.8/3.9 row that lacked its newline.
 _LOG4J = re.compile(r"^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] [A-Z]+ ")
-_LOG4J_GLUED = re.compile(r"\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
-# Lines that carry nothing for the result: notes, logging set-up, JVM warnings, and the
-# 0.10.x ZooKeeper-path diagnostics about a partition (its row then shows "unknown").
-_NOISE = re.compile(
-    r"^(?:Note: |SLF4J: |log4j:|WARNING: |Picked up \w+: |(?:OpenJDK|Java HotSpot\(TM\)).* VM warning: "
-    r"|Could not fetch offset from (?:zookeeper|kafka) for group |No broker for partition "
+# Other logging patterns a site's own log4j/log4j2 configuration gives: "%d %p %m (%c)%n"
+# ("2026-11-30 01:02:03,456 WARN ..."), the log4j2 status logger ("2026-11-30T01:02:03.160Z main
+# ERROR ..."), and "%p %m (%c)%n" ("WARN [AdminClient clientId=adminclient-1] ... (logger)").
+_STAMPED_LOG = re.compile(
+    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?(?: \S+)?? +" + _LEVEL + r"\b"
+)
+_LEVEL_FIRST_LOG = re.compile(
+    r"^" + _LEVEL + r" +(?:\[|StatusLogger |.*\((?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*\)\s*$)"
+)
+# JVM unified logging: decorators in brackets, one of them the level (maybe padded); by default
+# "-Xlog:all=warning:stdout:uptime,level,tags", so on stdout, inside the table.
+_JVM_LOG = re.compile(r"^(?:\[[^\]]{1,80}\])*?\[(?:trace|debug|info|warning|error) *\](?:\[[^\]]{0,80}\])* ")
+# A log line glued to the end of a 3.8/3.9 row (those rows have no newline of their own): the
+# kinds that can be printed while the table is (log events of the admin client's network thread,
+# JVM unified logging). Every alternative holds "[" or ":", which rows rarely do.
+_GLUED_LOG = re.compile(
+    r"\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)?\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
+    r"|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3,9}(?:Z|[+-]\d\d:?\d\d)?(?: \S+)? (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
+    r"|(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) \[(?:AdminClient|Consumer|Producer) clientId="
+    r"|(?P<jvm>\[\d+(?:\.\d+)?m?s\]\[(?:trace|debug|info|warning|error) *\])"
+)
+_SLF4J = re.compile(r"^SLF4J(?:\([A-Z]\))?: ")
+_JVM_WARNING = re.compile(
+    r"^(?:WARNING: |(?:NOTE: )?Picked up \w+: |(?:OpenJDK|Java HotSpot\(TM\)|Eclipse OpenJ9).* VM warning: |log4j:)"
+)
+_NOTE = re.compile(r"^Note: ")
+_TOOL_DIAGNOSTIC = re.compile(
+    r"^(?:Could not fetch offset from (?:zookeeper|kafka) for group |No broker for partition "
     r"|Could not parse broker info due to |No topic available for consumer group provided)"
 )
+
+
+def _log_kind(line: str) -> str | None:
+    """The kind of a harmless line that is a log event (a stack trace may follow it)."""
+    first = line[:1]
+    if first == "l":
+        return "log" if line.startswith("log4j:") else None  # log4j 1.x's own set-up messages
+    if first == "[":
+        if _LOG4J.match(line):
+            return "log"
+        return "jvm_log" if _JVM_LOG.match(line) else None
+    if first.isdigit():
+        return "log" if _STAMPED_LOG.match(line) else None
+    return "log" if _LEVEL_FIRST_LOG.match(line) else None
+
+
+def _noise_kind(line: str) -> str | None:
+    """The kind of any other harmless line."""
+    if _SLF4J.match(line):
+        return "slf4j"
+    if _JVM_WARNING.match(line):
+        return "jvm_warning"
+    if _NOTE.match(line):
+        return "note"
+    if _TOOL_DIAGNOSTIC.match(line):
+        return "tool_diagnostic"
+    return None
 
 
 class DescribeParseError(KafkaMonitorError):
@@ -215,6 +289,14 @@ class DescribeResult:
     group_states: dict[str, str] = field(default_factory=dict)
     # Lines recognised as nothing at all, as "<stream>:<line>: <text>" (shown, never dropped).
     unparsed: list[str] = field(default_factory=list)
+    # Harmless lines skipped (JVM, launcher and logging noise, notes, stack traces): how many of
+    # each kind (SKIPPED_KINDS), and the first few as "<stream>:<line>: <text>".
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_sample: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def error(self) -> DescribeError | None:
@@ -223,10 +305,13 @@ class DescribeResult:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            "error": self.error.to_json_dict() if self.errors else None,
+            "error": self.errors[0].to_json_dict() if self.errors else None,
             "errors": [e.to_json_dict() for e in self.errors],
             "group_states": self.group_states,
             "unparsed": self.unparsed,
+            "skipped_lines": self.skipped_lines,
+            "skipped": self.skipped,
+            "skipped_sample": self.skipped_sample,
         }
 
     def rows_for(self, group: str | None, topic: str) -> list[dict]:
@@ -254,17 +339,18 @@ def _text(text: str) -> str | None:
 
 
 def _last_text(text: str) -> str | None:
-    # A 3.8/3.9 row has no newline of its own, so a log4j line from stderr may follow it.
-    if "[" in text:
-        glued = _LOG4J_GLUED.search(text)
+    # A 3.8/3.9 row has no newline of its own, so a log line (log4j on stderr, JVM unified
+    # logging on stdout) may follow it.
+    if "[" in text or ":" in text:
+        glued = _GLUED_LOG.search(text)
         if glued:
             text = text[: glued.start()]
     return _text(text)
 
 
 def _owner(text: str) -> str | None:
-    text = _last_text(text)
-    return None if text == "none" else text
+    value = _last_text(text)
+    return None if value == "none" else value
 
 
 def _split_glued(tail: str) -> tuple[str, str, str] | None:
@@ -309,7 +395,7 @@ class _Layout:
         self.order = tuple(
             k for k in _ROW_ORDER if k in self.keys or k in ("group", "consumer_id", "host", "client_id")
         )
-        convert = []
+        convert: list[Callable[[str], Any]] = []
         for i, name in enumerate(names):
             last = i == len(names) - 1
             if name == "GROUP":
@@ -337,6 +423,8 @@ class _Layout:
 
         Only for values the exact pattern matched: numbers of at most 18 digits.
         """
+        group: str | None
+        client: str | None
         if len(v) == 9:
             group, topic, p, cur, leo, lag, cid, host, client = v
             group = group.rstrip()
@@ -352,7 +440,7 @@ class _Layout:
             return {"group": group, "topic": topic}
         cid = cid.rstrip()
         host = host.rstrip()
-        client = _last_text(client) if "[" in client else (client.rstrip() or None)
+        client = _last_text(client) if "[" in client or ":" in client else (client.rstrip() or None)
         try:
             if epoch is None:
                 return {
@@ -384,7 +472,7 @@ class _Layout:
     def _build_checked(self, values: Sequence[str], asked: str | None) -> dict | None:
         """Any layout, every value checked (OWNER and ZooKeeper layouts, edge values)."""
         try:
-            raw = dict(zip(self.keys, [c(v) for c, v in zip(self.convert, values)]))
+            raw: dict[str, Any] = dict(zip(self.keys, [c(v) for c, v in zip(self.convert, values)]))
         except ValueError:  # a number outside 64 bits
             return None
         if raw["topic"] == "-":
@@ -519,6 +607,8 @@ class _Parser:
         self.table_groups: dict[str, None] = {}  # groups printed in a table with a GROUP column
         self.message_states: dict[str, str] = {}
         self.unparsed: list[str] = []
+        self.skipped: dict[str, int] = {}
+        self.skipped_sample: list[str] = []
         self.headers = 0
 
     # ---- errors
@@ -563,6 +653,20 @@ class _Parser:
         if self.awaiting_trace and not after_log:
             self.awaiting_trace.pop(0).exception = cls
 
+    def _skip(self, kind: str, stream: str, number: int, line: str) -> None:
+        """Count a harmless line; keep it in the bounded sample while there is room."""
+        seen = self.skipped.get(kind, 0)
+        self.skipped[kind] = seen + 1
+        if seen < _SAMPLE_PER_KIND and len(self.skipped_sample) < SKIPPED_SAMPLE_MAX:
+            shown = line if len(line) <= _SHOWN_CHARS else line[:_SHOWN_CHARS] + "..."
+            self.skipped_sample.append(f"{stream}:{number}: {shown}")
+
+    def _glued_log(self, line: str, stream: str, number: int) -> None:
+        """A log line glued to a 3.8/3.9 row (cut from its last column): counted, not lost."""
+        m = _GLUED_LOG.search(line)
+        if m is not None:
+            self._skip("jvm_log" if m.group("jvm") else "log", stream, number, line[m.start() :])
+
     # ---- one stream
 
     def feed(self, text: str, stream: str) -> None:
@@ -575,7 +679,7 @@ class _Parser:
         after_log = False  # a stack trace right after a log4j line may belong to that event
         rows, table_groups, asked = self.rows, self.table_groups, self.asked_group
         for number, line in enumerate(text.split("\n"), 1):
-            if exact is not None:
+            if exact is not None and layout is not None:
                 m = exact(line)
                 if m is not None:
                     values = layout.unglue(m.groups()) if layout.glued else m.groups()
@@ -585,6 +689,8 @@ class _Parser:
                             table_groups[row["group"]] = None
                         if row["topic"] != "-":  # "-": a member without partitions
                             rows.append(row)
+                        if "[" in line or ":" in line:
+                            self._glued_log(line, stream, number)
                         in_table = True
                         continue
             if not line or line.isspace():
@@ -594,28 +700,41 @@ class _Parser:
                 continue
             if _HEADER.match(line):
                 new = _layout_for(line)
+                if new is None and ("[" in line or ":" in line):
+                    # 3.8/3.9 print the header without its newline too: a log line may follow it.
+                    glued = _GLUED_LOG.search(line)
+                    if glued is not None:
+                        new = _layout_for(line[: glued.start()])
+                        if new is not None:
+                            self._glued_log(line, stream, number)
                 if new is not None:
                     layout, exact = new, new.exact
                     self.headers += 1
                     in_table = True
                     continues = None
                     continue
-            if self._message(line):
+            # Pasted output may be indented as a whole (docs, mails): messages still count.
+            bare = line.lstrip(" ") if line[0] == " " else line
+            if self._message(bare):
                 in_table = False
                 continues = None
                 after_log = False
                 continue
-            m = _ERROR.match(line)
+            m = _ERROR.match(bare)
             if m:
                 continues = self._tool_error(m.group(1).strip())
                 in_table = False
                 after_log = False
                 continue
-            if _LOG4J.match(line):
+            kind = _log_kind(bare)
+            if kind is not None:
+                self._skip(kind, stream, number, line)
                 after_log = True
                 continues = None
                 continue
-            if _NOISE.match(line):
+            kind = _noise_kind(bare)
+            if kind is not None:
+                self._skip(kind, stream, number, line)
                 continues = None
                 after_log = False
                 continue
@@ -631,9 +750,11 @@ class _Parser:
             m = _EXCEPTION_LINE.match(line)
             if m:
                 self._stack_trace(m.group(1), m.group(2), after_log)
+                self._skip("stack_trace", stream, number, line)
                 continues = None
                 continue
             if _TRACE_LINE.match(line):
+                self._skip("stack_trace", stream, number, line)
                 continues = None
                 continue
             if _LAUNCHER_FAILURE.match(line):
@@ -650,6 +771,8 @@ class _Parser:
                         table_groups[row["group"]] = None
                     if row["topic"] != "-":
                         rows.append(row)
+                    if "[" in line or ":" in line:
+                        self._glued_log(line, stream, number)
                     in_table = True
                     continue
             where = f"{stream}:{number}"
@@ -698,7 +821,7 @@ class _Parser:
         except TypeError:  # rows of a table without GROUP column (None) beside named groups
             self.rows.sort(key=lambda r: (r["group"] or "", r["topic"], r["partition"]))
         errors = [DescribeError(e.kind, e.message, e.exception, e.group) for e in self.errors]
-        return DescribeResult(self.rows, errors, states, self.unparsed)
+        return DescribeResult(self.rows, errors, states, self.unparsed, self.skipped, self.skipped_sample)
 
 
 def _as_text(value: Any, name: str) -> str:
