@@ -14,7 +14,8 @@ Burrow):
 6. ``stop``/``stall`` — the committed offset has not changed for two sample intervals or more
    while the partition was behind: ``stop`` when that lasted longer than the window shows it
    healthy (moving, or caught up) before, ``stall`` until then;
-7. ``warn``        — at least three samples, every lag above ``allowed_lag`` and never decreasing;
+7. ``warn``        — at least three samples, every lag above ``allowed_lag``, never decreasing,
+   and grown over the window (a steady lag is a mirror committing once a minute);
 8. ``ok``          — otherwise (consuming, or catching up).
 Then the lag-in-seconds thresholds: above ``max_lag_seconds`` an ``ok`` becomes ``warn``;
 above ``critical_lag_seconds`` the severity is ``error``.
@@ -223,6 +224,7 @@ def _status(current: Sample, window: Sequence[Sample], lag: int | None, rules: R
         len(lags) >= WARN_MIN_SAMPLES
         and all(x > rules.allowed_lag for x in lags)
         and all(b >= a for a, b in zip(lags, lags[1:]))
+        and lags[-1] > lags[0]
     ):
         return WARN, R_LAG_GROWING
     if lags and lag < lags[0]:
