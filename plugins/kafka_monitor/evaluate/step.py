@@ -16,7 +16,7 @@ from kafka_monitor.config.evaluation import EvaluationSettings, Thresholds
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.evaluate.history import read_history
 from kafka_monitor.evaluate.topic import TopicVerdict, evaluate_topic, unknown_summary_fields
-from kafka_monitor.evaluate.verdict import R_COLLECTION_FAILED, SEVERITY_UNKNOWN, UNKNOWN
+from kafka_monitor.evaluate.verdict import R_COLLECTION_FAILED, RANK, SEVERITY_UNKNOWN, UNKNOWN
 from kafka_monitor.store.documents import LAG_DOC_PARTITION, LAG_DOC_SUMMARY, Doc, lag_documents
 from kafka_monitor.store.sink import StoreError
 
@@ -106,6 +106,11 @@ def mark_unknown(docs: list[Doc], kind: str) -> list[Doc]:
             doc.source.update(unknown_summary_fields(kind))
         else:
             doc.source.update(
-                {"status": UNKNOWN, "status_reason": f"{R_COLLECTION_FAILED}:{kind}", "severity": SEVERITY_UNKNOWN}
+                {
+                    "status": UNKNOWN,
+                    "status_rank": RANK[UNKNOWN],
+                    "status_reason": f"{R_COLLECTION_FAILED}:{kind}",
+                    "severity": SEVERITY_UNKNOWN,
+                }
             )
     return docs

@@ -18,6 +18,7 @@ from kafka_monitor.config.evaluation import Thresholds
 from kafka_monitor.evaluate import rates as rates_mod
 from kafka_monitor.evaluate.verdict import (
     R_COLLECTION_FAILED,
+    RANK,
     SEVERITY_UNKNOWN,
     STATUSES,
     UNKNOWN,
@@ -132,6 +133,7 @@ def summarise(verdicts: Mapping[int, PartitionVerdict]) -> dict[str, Any]:
     eta = rates_mod.topic_eta(rates_mod.Eta(v.eta_seconds, v.eta_reason) for v in verdicts.values())
     return {
         "status": status,
+        "status_rank": None if status is None else RANK[status],
         "status_reason": reason,
         "severity": worst_severity(v.severity for v in verdicts.values()),
         "worst_partition": worst_partition,
@@ -151,6 +153,7 @@ def unknown_summary_fields(kind: str) -> dict[str, Any]:
     """A minute whose collection failed: no partition is judged; the status index says why."""
     return {
         "status": UNKNOWN,
+        "status_rank": RANK[UNKNOWN],
         "status_reason": f"{R_COLLECTION_FAILED}:{kind}",
         "severity": SEVERITY_UNKNOWN,
         "worst_partition": None,

@@ -120,6 +120,7 @@ class PartitionVerdict:
         """The fields a partition document carries."""
         return {
             "status": self.status,
+            "status_rank": RANK[self.status],
             "status_reason": self.reason,
             "severity": self.severity,
             "lag_seconds": _round(self.lag_seconds),
