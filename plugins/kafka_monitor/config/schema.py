@@ -417,5 +417,11 @@ def cli_check_config(path: str | None, out, err) -> int:
         print(f"  mirrormaker {mm.name}: group {mm.group!r}, {len(mm.topics)} topics via {mm.ssh_conn_id}", file=out)
     print(f"  jmx targets: {len(config.jmx.targets)}", file=out)
     print(f"  store: {config.store.kind} via {config.store.conn_id}", file=out)
+    ev = config.evaluation
+    print(
+        f"  evaluation: {ev.window_minutes}-minute window, allowed lag {ev.allowed_lag}, "
+        f"max/critical lag seconds {ev.max_lag_seconds}/{ev.critical_lag_seconds}, {len(ev.topics)} topic overrides",
+        file=out,
+    )
     print(f"  cloudwatch dashboard: {'on' if config.cloudwatch and config.cloudwatch.enabled else 'off'}", file=out)
     return 0
