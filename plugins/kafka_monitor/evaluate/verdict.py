@@ -16,7 +16,7 @@ Burrow):
    healthy (moving, or caught up) before, ``stall`` until then;
 7. ``warn``        — at least three samples, every lag above ``allowed_lag``, never decreasing,
    and grown over the window (a steady lag is a mirror committing once a minute);
-8. ``ok``          — otherwise (consuming, or catching up).
+8. ``ok``          — otherwise (consuming, catching up, or a single sample: no history yet).
 Then the lag-in-seconds thresholds: above ``max_lag_seconds`` an ``ok`` becomes ``warn``;
 above ``critical_lag_seconds`` the severity is ``error``.
 
@@ -73,6 +73,7 @@ R_FROZEN_WHILE_BEHIND = "offset_unchanged_while_behind"
 R_LAG_GROWING = "lag_growing"
 R_CATCHING_UP = "catching_up"
 R_CONSUMING = "consuming"
+R_INSUFFICIENT_HISTORY = "insufficient_history"
 R_SECONDS_ABOVE_MAX = "lag_seconds_above_max"
 R_SECONDS_ABOVE_CRITICAL = "lag_seconds_above_critical"
 R_COLLECTION_FAILED = "collection_failed"
@@ -212,6 +213,8 @@ def _status(current: Sample, window: Sequence[Sample], lag: int | None, rules: R
         ends = [s.log_end for s in window if s.log_end is not None]
         return (OK, R_IDLE) if len(ends) >= 2 and min(ends) == max(ends) else (OK, R_WITHIN_ALLOWED_LAG)
 
+    if len(window) < 2:
+        return OK, R_INSUFFICIENT_HISTORY  # behind, but one minute shows no trend yet
     committed = [(s.t, s.committed) for s in window if s.committed is not None]
     if _rewound(committed):
         return REWIND, R_OFFSET_WENT_BACKWARDS
