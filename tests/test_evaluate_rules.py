@@ -422,3 +422,16 @@ def test_any_stored_history_and_rows_never_raise(history, rows):
     for v in verdict.partitions.values():
         assert v.status in STATUSES
         assert v.lag_seconds is None or v.lag_seconds >= 0
+
+
+def test_group_status_is_the_worst_topic():
+    from kafka_monitor.evaluate.topic import group_status
+
+    summaries = [
+        {"status": "warn", "status_counts": {"ok": 3, "warn": 1}},
+        {"status": "stop", "status_counts": {"ok": 1, "stop": 2}},
+        {"status": "unknown", "status_counts": {}},
+    ]
+    result = group_status(summaries)
+    assert result["status"] == "stop"
+    assert {k: v for k, v in result["status_counts"].items() if v} == {"ok": 4, "warn": 1, "stop": 2}

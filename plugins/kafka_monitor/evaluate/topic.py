@@ -164,3 +164,15 @@ def unknown_summary_fields(kind: str) -> dict[str, Any]:
         "eta_seconds": None,
         "eta_reason": R_COLLECTION_FAILED,
     }
+
+
+def group_status(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A group's status from its topics' summaries of one minute: the worst topic status, and
+    partitions per status summed over the topics."""
+    items = list(summaries)
+    counts = {status: 0 for status in STATUSES}
+    for summary in items:
+        for status, n in (summary.get("status_counts") or {}).items():
+            if status in counts and isinstance(n, int):
+                counts[status] += n
+    return {"status": worst(str(s.get("status")) for s in items if s.get("status")), "status_counts": counts}
