@@ -435,3 +435,16 @@ def test_group_status_is_the_worst_topic():
     result = group_status(summaries)
     assert result["status"] == "stop"
     assert {k: v for k, v in result["status_counts"].items() if v} == {"ok": 4, "warn": 1, "stop": 2}
+
+
+def test_the_owner_signal_reads_consumer_id_or_the_old_owner_column():
+    minute = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    th = Thresholds(window_minutes=10, allowed_lag=0, max_lag_seconds=None, critical_lag_seconds=None)
+    rows = [
+        {"partition": 0, "current_offset": 1, "log_end_offset": 1, "consumer_id": None, "owner": "mm-0_/10.0.0.1"},
+        {"partition": 1, "current_offset": 1, "log_end_offset": 1, "consumer_id": None, "owner": None},
+        {"partition": 2, "current_offset": 1, "log_end_offset": 1, "consumer_id": "-"},
+        {"partition": 3, "current_offset": 1, "log_end_offset": 1, "consumer_id": None, "owner_known": False},
+    ]
+    verdicts = evaluate_topic(rows, [], th, minute).partitions
+    assert [verdicts[p].status for p in range(4)] == ["ok", "unassigned", "unassigned", "ok"]

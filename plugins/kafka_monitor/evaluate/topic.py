@@ -59,7 +59,8 @@ def _int(value: Any) -> int | None:
 def _owned(row: Mapping[str, Any]) -> bool | None:
     if row.get("owner_known") is False:
         return None
-    owner = row.get("consumer_id")
+    # Kafka 0.10.0-0.10.1 print an OWNER column instead of CONSUMER-ID.
+    owner = row.get("owner") if "owner" in row else row.get("consumer_id")
     return owner not in (None, "", "-")
 
 
