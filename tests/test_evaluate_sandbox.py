@@ -174,7 +174,9 @@ def test_produced_faster_than_consumed_is_warn_with_rising_seconds_and_no_eta(ti
     assert set(column(timeline, 1, "eta_seconds", warned)) == {None}
     assert set(column(timeline, 1, "eta_reason", warned)) == {"not_catching_up"}
     produce, consume = column(timeline, 1, "produce_rate", warned), column(timeline, 1, "consume_rate", warned)
-    assert all(p == pytest.approx(10 / 60, abs=1e-4) and c == pytest.approx(4 / 60, abs=1e-4) for p, c in zip(produce, consume))
+    assert all(
+        p == pytest.approx(10 / 60, abs=1e-4) and c == pytest.approx(4 / 60, abs=1e-4) for p, c in zip(produce, consume)
+    )
 
 
 def test_catching_up_shows_a_shrinking_eta_then_ok(timeline):
