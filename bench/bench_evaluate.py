@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The SSH hook logs every output line (1,000 per run) through Airflow's logging: warnings only.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
 
 from kafka_monitor.config.evaluation import Thresholds  # noqa: E402
@@ -82,7 +84,7 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    logging.disable(logging.INFO)  # the SSH hook logs every output line: 1,000 per run
+    logging.disable(logging.INFO)
     thresholds = Thresholds(
         window_minutes=args.window, allowed_lag=0, max_lag_seconds=300.0, critical_lag_seconds=900.0
     )
