@@ -26,7 +26,6 @@ recreated) cuts the window at that minute.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -282,7 +281,3 @@ def worst_severity(severities: Iterable[str]) -> str | None:
     order = {s: i for i, s in enumerate(SEVERITIES)}
     ranked = [s for s in severities if s in order]
     return max(ranked, key=order.__getitem__) if ranked else None
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
