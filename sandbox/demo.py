@@ -46,7 +46,7 @@ def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
         indexed = {d["partition"]: d["lag"] for d in partitions}
         match = indexed == truth
         all_match &= match
-        if summary is None:
+        if summary is None or summary.get("status") == "unknown":  # a failed minute's summary holds no lag
             lines.append(
                 f"{topic:<28} {'-':>10} {'-':>10} {'-':>8} {'-':>9}  {'-':<12} "
                 f"{(status or {}).get('status', 'missing'):<7} no ({(status or {}).get('error_message')})"
@@ -58,6 +58,38 @@ def lag_table(sandbox: Sandbox, minute: datetime) -> tuple[list[str], bool]:
             f"{(status or {}).get('status', 'missing'):<7} {'yes' if match else 'NO'}"
         )
     return lines, all_match
+
+
+# ---- verdict (issue 10): the minute's judgement per topic, read back from the store ----------
+def verdict_table(sandbox: Sandbox, minute: datetime) -> list[str]:
+    """Per topic: status (worst partition) and its reason, status counts, max lag seconds, ETA."""
+    assert sandbox.store is not None
+    client = sandbox.store.opensearch_client()
+    stamp = minute.strftime("%Y-%m-%dT%H:%M:00Z")
+    lines = [f"{'topic':<28} {'verdict':<10} {'reason':<36} {'max lag s':>10} {'ETA s':>8}  partitions by status"]
+    for topic in sandbox.topics:
+        summary = _one(client, "kafka-lag-*", {"doc_type": "topic_summary", "topic": topic, "@timestamp": stamp})
+        if summary is None or summary.get("status") is None:
+            lines.append(f"{topic:<28} {'(none)':<10} no verdict indexed for this minute")
+            continue
+        seconds = summary.get("max_lag_seconds")
+        shown = (
+            "-" if seconds is None else f"{seconds:.0f}" + ("+" if summary.get("max_lag_seconds_lower_bound") else "")
+        )
+        eta = summary.get("eta_seconds")
+        counts = ", ".join(f"{k} {v}" for k, v in (summary.get("status_counts") or {}).items() if v)
+        lines.append(
+            f"{topic:<28} {summary['status']:<10} {summary.get('status_reason') or '-':<36} {shown:>10} "
+            f"{'-' if eta is None else f'{eta:.0f}':>8}  {counts or '-'}"
+        )
+    lines.append(
+        "(+ : a lower bound — the committed offset is older than the history read back; ETA - : "
+        + "not catching up or no history yet)"
+    )
+    return lines
+
+
+# ---- end of the verdict block ------------------------------------------------------------------
 
 
 def _one(client, index: str, filters: dict) -> dict | None:
@@ -122,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         lines, all_match = lag_table(sandbox, minute)
         print("\nMirrorMaker lag read back from the store (minute " + minute.strftime("%H:%M") + " UTC):")
         print("\n".join("  " + line for line in lines))
+        print("\nThe minute's verdict per topic (docs/evaluation.md), read back from the store:")
+        print("\n".join("  " + line for line in verdict_table(sandbox, minute)))
         client = sandbox.store.opensearch_client()
         jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
         print(f"\n  JMX documents indexed: {jmx_docs}")

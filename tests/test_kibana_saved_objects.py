@@ -332,6 +332,19 @@ def test_the_mirrormaker_lag_dashboard_shows_lag_per_topic_partitions_and_collec
     assert status_per_topic, "no table of the latest collection status and group state per topic"
 
 
+def test_the_mirrormaker_lag_dashboard_shows_the_verdict_lag_seconds_and_eta_per_topic_over_time(objects):
+    charts = {}
+    for vis, search, view in dashboard_visualisations(objects, LAG_DASHBOARD):
+        aggs = {a["schema"]: a for a in vis["aggs"]}
+        over_time = aggs.get("segment", {}).get("type") == "date_histogram"
+        per_topic = aggs.get("group", {}).get("params", {}).get("field") == "topic"
+        summaries = 'doc_type : "topic_summary"' in search["query"]["query"]
+        if over_time and per_topic and summaries and view == "kafka-monitor-lag":
+            charts[aggs["metric"]["params"]["field"]] = vis["type"]
+    # status_rank orders the statuses (evaluate.verdict.STATUSES), so the worst shows per cell.
+    assert {"status_rank", "max_lag_seconds", "eta_seconds"} <= set(charts), charts
+
+
 def test_the_data_flow_dashboard_follows_the_stages_in_order(objects):
     panels = dashboard_visualisations(objects, FLOW_DASHBOARD)
     jmx_panels = [(s, q) for s, q, v in panels if v == "kafka-monitor-jmx"]

@@ -82,7 +82,10 @@ def test_a_tool_exception_fails_with_its_kind_and_indexes_no_lag(mm, mm_host, st
     with pytest.raises(LagCollectionFailed, match=r"reported: null \[java\.lang\.NullPointerException\]") as caught:
         collect_and_index_topic(mm, TOPIC, SearchSink(opensearch_client, settings()), settings(), minute=MINUTE)
     assert caught.value.kind == "tool_exception"
-    assert opensearch_client.count(index="kafka-lag-*")["count"] == 0
+    assert docs(opensearch_client, "kafka-lag-*", doc_type="partition") == []
+    # The minute's verdict is unknown (only the topic summary says so; the status index says why).
+    (summary,) = docs(opensearch_client, "kafka-lag-*", doc_type="topic_summary", topic=TOPIC)
+    assert (summary["status"], summary["status_reason"]) == ("unknown", "collection_failed:tool_exception")
     (status,) = docs(opensearch_client, "kafka-monitor-status-*", topic=TOPIC)
     assert (status["status"], status["error_kind"], status["row_count"]) == ("error", "tool_exception", 0)
 

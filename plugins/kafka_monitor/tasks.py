@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from kafka_monitor.config.evaluation import Thresholds
 from kafka_monitor.config.schema import (
     JmxSettings,
     JmxTarget,
@@ -72,6 +73,8 @@ def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
         len(targets),
         len(config.mirrormakers),
     )
+    for target in targets:  # each topic's evaluation thresholds travel with its target
+        target["evaluation"] = config.evaluation.for_topic(target["topic"]).model_dump(mode="json")
     return [{"target": target, "store": store, "cloudwatch": cloudwatch} for target in targets]
 
 
@@ -107,7 +110,14 @@ def collect_lag(
     sink = SearchSink.from_settings(settings)
     try:
         outcome = collect_and_index_topic(
-            mm, target["topic"], sink, settings, minute=minute, run_id=run_id, try_number=try_number
+            mm,
+            target["topic"],
+            sink,
+            settings,
+            minute=minute,
+            run_id=run_id,
+            try_number=try_number,
+            evaluation=Thresholds.model_validate(target["evaluation"]) if target.get("evaluation") else None,
         )
     except LagCollectionFailed as exc:
         raise _fail(str(exc), exc.retryable) from exc

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from kafka_monitor.config.evaluation import EvaluationSettings
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.paths import include_path
 
@@ -291,6 +292,7 @@ class MonitorConfig(StrictModel):
     mirrormakers: Annotated[list[MirrorMaker], Field(min_length=1)]
     jmx: JmxSettings = JmxSettings()
     cloudwatch: CloudWatchSettings | None = None
+    evaluation: EvaluationSettings = EvaluationSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> MonitorConfig:
@@ -298,6 +300,9 @@ class MonitorConfig(StrictModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"mirrormakers: names must be unique, repeated: {', '.join(dupes)}")
+        unknown = sorted(set(self.evaluation.topics) - set(self.all_topics()))
+        if unknown:
+            raise ValueError(f"evaluation.topics: not a mirrored topic: {', '.join(unknown)}")
         return self
 
     # The (host, topic) pairs the lag task is mapped over.
@@ -412,5 +417,11 @@ def cli_check_config(path: str | None, out, err) -> int:
         print(f"  mirrormaker {mm.name}: group {mm.group!r}, {len(mm.topics)} topics via {mm.ssh_conn_id}", file=out)
     print(f"  jmx targets: {len(config.jmx.targets)}", file=out)
     print(f"  store: {config.store.kind} via {config.store.conn_id}", file=out)
+    ev = config.evaluation
+    print(
+        f"  evaluation: {ev.window_minutes}-minute window, allowed lag {ev.allowed_lag}, "
+        f"max/critical lag seconds {ev.max_lag_seconds}/{ev.critical_lag_seconds}, {len(ev.topics)} topic overrides",
+        file=out,
+    )
     print(f"  cloudwatch dashboard: {'on' if config.cloudwatch and config.cloudwatch.enabled else 'off'}", file=out)
     return 0

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kafka_monitor.config.evaluation import EvaluationSettings, Thresholds
 from kafka_monitor.config.schema import MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
+from kafka_monitor.evaluate.step import evaluate_lag_documents, mark_unknown, unknown_summary
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
 from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
 from kafka_monitor.store.sink import BulkIndexError, SearchSink
@@ -41,6 +43,7 @@ NOT_RETRYABLE = frozenset(
         "topic_not_in_group",
         "jvm_startup",
         "index_rejected",
+        "evaluation_failed",  # the lag is indexed; the next minute judges again
     }
 )
 
@@ -85,6 +88,7 @@ def collect_and_index_topic(
     minute: datetime,
     run_id: str | None = None,
     try_number: int | None = None,
+    evaluation: EvaluationSettings | Thresholds | None = None,
 ) -> LagOutcome:
     started = time.monotonic()
     subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
@@ -117,7 +121,9 @@ def collect_and_index_topic(
         salvaged = _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
         if salvaged:
             message += f" ({salvaged} readable rows were indexed)"
-        sink.index([status(STATUS_ERROR, salvaged, None, exc.kind, str(exc))])
+        # The minute's verdict is unknown (salvaged rows already say so).
+        unknown = [] if salvaged else unknown_summary(store.lag_index, mm, topic, exc.kind, minute, run_id)
+        sink.index([status(STATUS_ERROR, salvaged, None, exc.kind, str(exc)), *unknown])
         raise LagCollectionFailed(message, exc.kind) from exc
 
     docs = lag_documents(
@@ -130,6 +136,18 @@ def collect_and_index_topic(
         group_state=collection.group_state,
         collected_at=datetime.now(UTC),
         run_id=run_id,
+    )
+    # The verdict goes into these documents before they are indexed (docs/evaluation.md).
+    not_judged = evaluate_lag_documents(
+        docs,
+        collection.rows,
+        sink=sink,
+        index_prefix=store.lag_index,
+        settings=evaluation,
+        mirrormaker=mm.name,
+        group=mm.group,
+        topic=topic,
+        minute=minute,
     )
     summary = docs[-1].source
     try:
@@ -144,6 +162,8 @@ def collect_and_index_topic(
         raise LagCollectionFailed(message, "index_rejected") from exc
 
     sink.index([status(STATUS_OK, len(collection.rows), collection.group_state)])
+    if not_judged is not None:
+        raise LagCollectionFailed(str(not_judged), "evaluation_failed") from not_judged
     outcome = LagOutcome(
         mirrormaker=mm.name,
         group=mm.group,
@@ -157,13 +177,14 @@ def collect_and_index_topic(
         summary=summary,
     )
     log.info(
-        "%s/%s: %d partitions, total lag %s, max lag %s, group %s; %d documents indexed",
+        "%s/%s: %d partitions, total lag %s, max lag %s, group %s, verdict %s; %d documents indexed",
         mm.name,
         topic,
         outcome.partitions,
         outcome.total_lag,
         outcome.max_lag,
         outcome.group_state,
+        summary.get("status"),
         outcome.indexed,
     )
     return outcome
@@ -187,16 +208,19 @@ def _index_readable_rows(
     if not rows:
         return 0
     sink.index(
-        lag_documents(
-            index_prefix=store.lag_index,
-            minute=minute,
-            mirrormaker=mm.name,
-            group=mm.group,
-            topic=topic,
-            rows=rows,
-            group_state=result.group_states.get(mm.group),
-            collected_at=datetime.now(UTC),
-            run_id=run_id,
+        mark_unknown(
+            lag_documents(
+                index_prefix=store.lag_index,
+                minute=minute,
+                mirrormaker=mm.name,
+                group=mm.group,
+                topic=topic,
+                rows=rows,
+                group_state=result.group_states.get(mm.group),
+                collected_at=datetime.now(UTC),
+                run_id=run_id,
+            ),
+            "malformed_row",
         )
     )
     return len(rows)
