@@ -42,6 +42,7 @@ from typing import Any
 from kafka_monitor.config.schema import JmxSettings, JmxTarget
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.jmx.presets import ObjectName, Preset, parse_object_name, resolve_target_presets
+from kafka_monitor.retry_policy import INTERNAL_ERROR
 from kafka_monitor.store.documents import (
     STATUS_ERROR,
     STATUS_OK,
@@ -52,6 +53,7 @@ from kafka_monitor.store.documents import (
     minute_of,
     status_document,
 )
+from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class JmxError(KafkaMonitorError):
     """
 
     def __init__(self, message: str, kind: str, *, samples: Sequence[JmxSample] = (), unmatched: Sequence[str] = ()):
-        super().__init__(message)
+        super().__init__(bounded(message))  # quotes the jar's output: escaped and capped
         self.kind = kind
         self.samples = list(samples)
         self.unmatched = list(unmatched)
@@ -674,7 +676,8 @@ def collect_and_index(
         log.error("%s", exc)
         raise
     except Exception as exc:
-        sink.index([status(STATUS_ERROR, 0, type(exc).__name__, _message(target, f"unexpected error: {exc}"))])
+        message = _message(target, f"unexpected error (a bug in kafka-monitor): {type(exc).__name__}: {exc}")
+        sink.index([status(STATUS_ERROR, 0, INTERNAL_ERROR, message)])
         raise
 
     docs = jmx_documents(
