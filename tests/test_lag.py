@@ -147,3 +147,41 @@ def test_a_store_failing_midway_leaves_a_partial_status_saying_what_was_confirme
     assert (status["status"], status["error_kind"], status["row_count"]) == ("partial", "store_unavailable", 18)
     assert (status["documents_confirmed"], status["documents_expected"]) == (10, 19)
     assert "HTTP 503" in status["error_message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "retried_by_airflow"),
+    [(429, "es_rejected_execution_exception", True), (400, "mapper_parsing_exception", False)],
+)
+def test_item_level_rejections_are_retried_like_request_level_ones(
+    mm, store, monkeypatch, status, error_type, retried_by_airflow
+):
+    """Items still 429 after the sink's own retries fail the task retryably (as a whole-request
+    429 does); a mapping conflict fails it at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from kafka_monitor import tasks
+
+    def reject_first(body: bytes) -> bytes:
+        reply = json.loads(body)
+        action = reply["items"][0]["index"]
+        action.update(status=status, error={"type": error_type, "reason": "injected"})
+        action.pop("result", None)
+        reply["errors"] = True
+        return json.dumps(reply).encode()
+
+    store_settings = settings().model_copy(update={"conn_id": "robust_store"})
+    with FaultProxy(store.url) as proxy:
+        for name, value in store.connection_env("robust_store", "opensearch", proxy.url).items():
+            monkeypatch.setenv(name, value)
+        SearchSink(store.opensearch_client(), store_settings).ensure_templates()
+        # The first try, and (for 429) every item retry of the sink's; the status write is not touched.
+        for _ in range(1 + store_settings.max_retries if retried_by_airflow else 1):
+            proxy.rewrite_next(reject_first, path_contains="_bulk")
+        target = {"mirrormaker": mm.model_dump(mode="json"), "topic": TOPIC}
+        with pytest.raises(Exception) as caught:
+            tasks.collect_lag(target, store_settings.model_dump(mode="json"), minute=MINUTE)
+    assert isinstance(caught.value, AirflowFailException) is not retried_by_airflow
+    kind = "store_throttled" if retried_by_airflow else "index_rejected"
+    assert str(caught.value).startswith(f"[{kind}] ")
+    assert "status document: partial" in str(caught.value)
