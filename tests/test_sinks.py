@@ -552,7 +552,9 @@ def test_lag_index_logstash_neither_deletes_nor_breaks_a_logstash_deployment(sto
     logstash = foreign_logstash(store)
     before = store.request("GET", "/_index_template/logstash")
     sink = sink_for(store, kind, lag_index="logstash", retention_days=14)
-    with pytest.raises(StoreNotOwnedError, match=r"index template 'logstash' \(patterns logstash-\*\) is not kafka-monitor's"):
+    with pytest.raises(
+        StoreNotOwnedError, match=r"index template 'logstash' \(patterns logstash-\*\) is not kafka-monitor's"
+    ):
         sink.ensure_templates()
     with pytest.raises(StoreNotOwnedError):  # and so nothing is indexed either
         sink.index(lag_docs(partitions=1))

@@ -166,6 +166,10 @@ def _make_hook(conn_id: str, connect_s: float, idle_s: float):
     except (TypeError, KeyError) as exc:  # a malformed extra
         raise CollectionError(f"{named} is invalid: {type(exc).__name__}: {exc}", SSH_CONNECTION_INVALID) from None
     except Exception as exc:  # noqa: BLE001 - not found, or a secrets backend that failed: retried
+        if type(exc).__name__ == "AirflowSecretsBackendAccessDenied":  # an authoritative answer
+            raise CollectionError(
+                f"{named}: the secrets backend denied access: {exc}", SSH_CONNECTION_INVALID
+            ) from None
         if type(exc).__name__ == "AirflowNotFoundException":
             cause = "is not defined (or a secrets backend failed to answer: Airflow reports both alike)"
         else:
