@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "internal_error"
 CONNECTION_LOOKUP_FAILED = "connection_lookup_failed"
+SECRETS_BACKEND_FAILED = "secrets_backend_failed"
 CONFIG_INVALID = "config_invalid"
 STORE_UNAVAILABLE = "store_unavailable"
 STORE_THROTTLED = "store_throttled"
@@ -46,6 +47,7 @@ POLICY: dict[str, Rule] = {
     CONNECTION_LOOKUP_FAILED: Rule(
         R, "the Airflow connection could not be read (not defined, or the secrets backend failed)"
     ),
+    SECRETS_BACKEND_FAILED: Rule(R, "a secrets backend failed while the configuration path Variable was read"),
     "ssh_connection_invalid": Rule(F, "the SSH connection exists but is malformed (no host, bad extra)"),
     "insecure_connection": Rule(F, "the SSH connection switches host key checking off: refused"),
     # -- SSH

@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from kafka_monitor.config.loader import ConfigSourceError
 from kafka_monitor.config.schema import (
     JmxSettings,
     JmxTarget,
@@ -25,7 +26,7 @@ from kafka_monitor.config.schema import (
     resolve_config_path,
 )
 from kafka_monitor.errors import ConfigError
-from kafka_monitor.retry_policy import CONFIG_INVALID, is_retryable
+from kafka_monitor.retry_policy import CONFIG_INVALID, SECRETS_BACKEND_FAILED, is_retryable
 from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def scheduled_minute(context: dict[str, Any]) -> datetime:
 def load_checked(config_path: str | None = None) -> MonitorConfig:
     try:
         return load_config(config_path)
+    except ConfigSourceError as exc:  # not the file's fault: a secrets backend failed
+        raise _fail(str(exc), SECRETS_BACKEND_FAILED) from None
     except ConfigError as exc:
         raise _fail(str(exc), CONFIG_INVALID) from None
 
