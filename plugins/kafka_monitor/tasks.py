@@ -236,11 +236,14 @@ def sync_dashboard(
 
 
 def enforce_retention(config_path: str | None = None, *, now: datetime) -> list[str]:
-    from kafka_monitor.store.sink import SearchSink
+    from kafka_monitor.store.sink import SearchSink, StoreError
 
     config = load_checked(config_path)
     sink = SearchSink.from_settings(config.store)
-    sink.ensure_templates()
-    deleted = sink.delete_expired(now)
+    try:
+        sink.ensure_templates()
+        deleted = sink.delete_expired(now)
+    except StoreError as exc:
+        raise _fail(f"retention: {exc}", _store_kind(exc)) from exc
     log.info("retention %d days: deleted %d indices %s", config.store.retention_days, len(deleted), deleted)
     return deleted
