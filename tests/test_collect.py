@@ -24,6 +24,7 @@ from kafka_monitor.lag.ssh import (
     run_describe,
     run_remote,
 )
+from kafka_monitor.retry_policy import is_retryable
 from sandbox.sshd import SshServer, generate_key, public_key_line
 
 GROUP = "oasis-group"
@@ -320,8 +321,56 @@ def test_a_command_that_goes_silent_hits_the_idle_timeout(ssh_connection):
 
 def test_an_undefined_connection_is_named(fake_kafka):
     error = raised(collect_topic, mirrormaker(fake_kafka(), "mm_nowhere"), TOPIC)
-    assert error.kind == "ssh_connection_invalid"
-    assert "'mm_nowhere'" in str(error)
+    # Airflow 3 reports a secrets backend that failed to answer as "not defined": retried.
+    assert error.kind == "connection_lookup_failed" and is_retryable(error.kind)
+    assert "'mm_nowhere'" in str(error) and "not defined" in str(error)
+
+
+@pytest.fixture
+def flaky_secrets(monkeypatch, sshd):
+    """The SSH connection served only by a secrets backend that fails its next lookups."""
+    from airflow.sdk.configuration import clear_secrets_backends_cache
+    from fixtures.flaky_secrets import FlakySecretsBackend
+
+    conn_id = "mm_vault_ssh"
+    monkeypatch.setenv("AIRFLOW__SECRETS__BACKEND", "fixtures.flaky_secrets.FlakySecretsBackend")
+    monkeypatch.setenv(
+        "AIRFLOW__SECRETS__BACKEND_KWARGS", json.dumps({"connections": {conn_id: sshd.airflow_connection(conn_id)}})
+    )
+    monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id.upper()}", raising=False)
+    clear_secrets_backends_cache()
+    FlakySecretsBackend.failures_left = 1
+    FlakySecretsBackend.lookups = 0
+    yield conn_id
+    clear_secrets_backends_cache()
+
+
+def test_a_passing_secrets_backend_failure_is_retryable_and_the_retry_collects(flaky_secrets, fake_kafka):
+    from fixtures.flaky_secrets import FlakySecretsBackend
+
+    kafka = fake_kafka(stdout=kafka26_describe(ROWS))
+    mm = mirrormaker(kafka, flaky_secrets)
+    error = raised(collect_topic, mm, TOPIC)
+    assert error.kind == "connection_lookup_failed" and is_retryable(error.kind)
+    assert not kafka.ran  # nothing reached the host
+    # The retry (Airflow's, in the same minute) finds the backend answering again.
+    collection = collect_topic(mm, TOPIC)
+    assert [r["partition"] for r in collection.rows] == [0, 1, 2]
+    assert FlakySecretsBackend.lookups >= 2
+
+
+def test_a_parser_bug_is_an_internal_error_not_the_hosts_fault(ssh_connection, fake_kafka, monkeypatch):
+    from kafka_monitor.lag import describe
+
+    def broken_result(self):  # stands for any bug inside our parser
+        raise KeyError("partition")
+
+    monkeypatch.setattr(describe._Parser, "result", broken_result)
+    kafka = fake_kafka(stdout=kafka26_describe(ROWS))
+    error = raised(collect_topic, mirrormaker(kafka, ssh_connection()), TOPIC)
+    assert error.kind == "internal_error" and not is_retryable(error.kind)
+    assert "bug in kafka-monitor" in str(error) and "KeyError" in str(error)
+    assert error.output is not None and error.output.stdout  # kept for the log
 
 
 # --------------------------------------------------------------------------- validation first

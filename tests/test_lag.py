@@ -105,11 +105,86 @@ def test_documents_the_store_rejects_are_counted_and_fail_the_task(mm, store):
         sink = SearchSink(client, settings())
         sink.ensure_templates()
         proxy.rewrite_next(reject_three, path_contains="_bulk")
-        with pytest.raises(LagCollectionFailed, match="3 of 19 lag documents") as caught:
+        with pytest.raises(LagCollectionFailed, match="the store confirmed 16 of 19 documents") as caught:
             collect_and_index_topic(mm, TOPIC, sink, settings(), minute=MINUTE)
-    assert caught.value.kind == "index_rejected"
+    assert caught.value.kind == "index_rejected" and not caught.value.retryable
     assert "mapper_parsing_exception" in str(caught.value)
 
     # The proxy rewrote only the reply; what the task reports is what the store confirmed.
     (status,) = docs(store.opensearch_client(), "kafka-monitor-status-*", topic=TOPIC)
-    assert (status["status"], status["error_kind"], status["row_count"]) == ("error", "index_rejected", 16)
+    assert (status["status"], status["error_kind"], status["row_count"]) == ("partial", "index_rejected", 18)
+    assert (status["documents_confirmed"], status["documents_expected"]) == (16, 19)
+
+
+def test_documents_summary_and_status_go_in_one_bulk(mm, store):
+    with FaultProxy(store.url) as proxy:
+        sink = SearchSink(store.opensearch_client(proxy.url), settings())
+        sink.ensure_templates()
+        proxy.seen.clear()
+        collect_and_index_topic(mm, TOPIC, sink, settings(), minute=MINUTE)
+        bulks = [s for s in proxy.seen if "_bulk" in s.path]
+    assert len(bulks) == 1
+    lines = [json.loads(line) for line in bulks[0].body.splitlines()]
+    assert [line.get("doc_type") or line.get("source") for line in lines[1::2]] == ["partition"] * 18 + [
+        "topic_summary",
+        "lag",
+    ]
+    (status,) = docs(store.opensearch_client(), "kafka-monitor-status-*", topic=TOPIC)
+    assert (status["status"], status["documents_confirmed"], status["documents_expected"]) == ("ok", 19, 19)
+
+
+def test_a_store_failing_midway_leaves_a_partial_status_saying_what_was_confirmed(mm, store):
+    chunked = settings().model_copy(update={"chunk_size": 5})  # 20 documents: 4 bulk requests
+    with FaultProxy(store.url) as proxy:
+        sink = SearchSink(store.opensearch_client(proxy.url), chunked)
+        sink.ensure_templates()
+        # The third chunk (partitions 10-14) is refused with 503, its retry too: the store is gone.
+        proxy.fail_next(2, 503, body=b"upstream busy", path_contains="_bulk", body_contains=b'"partition":10,')
+        with pytest.raises(LagCollectionFailed, match="the store confirmed 10 of 19 documents") as caught:
+            collect_and_index_topic(mm, TOPIC, sink, chunked, minute=MINUTE)
+    assert caught.value.kind == "store_unavailable" and caught.value.retryable
+    client = store.opensearch_client()
+    partitions = docs(client, "kafka-lag-*", doc_type="partition", topic=TOPIC)
+    assert sorted(d["partition"] for d in partitions) == list(range(10))
+    (status,) = docs(client, "kafka-monitor-status-*", topic=TOPIC)
+    assert (status["status"], status["error_kind"], status["row_count"]) == ("partial", "store_unavailable", 18)
+    assert (status["documents_confirmed"], status["documents_expected"]) == (10, 19)
+    assert "HTTP 503" in status["error_message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "retried_by_airflow"),
+    [(429, "es_rejected_execution_exception", True), (400, "mapper_parsing_exception", False)],
+)
+def test_item_level_rejections_are_retried_like_request_level_ones(
+    mm, store, monkeypatch, status, error_type, retried_by_airflow
+):
+    """Items still 429 after the sink's own retries fail the task retryably (as a whole-request
+    429 does); a mapping conflict fails it at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from kafka_monitor import tasks
+
+    def reject_first(body: bytes) -> bytes:
+        reply = json.loads(body)
+        action = reply["items"][0]["index"]
+        action.update(status=status, error={"type": error_type, "reason": "injected"})
+        action.pop("result", None)
+        reply["errors"] = True
+        return json.dumps(reply).encode()
+
+    store_settings = settings().model_copy(update={"conn_id": "robust_store"})
+    with FaultProxy(store.url) as proxy:
+        for name, value in store.connection_env("robust_store", "opensearch", proxy.url).items():
+            monkeypatch.setenv(name, value)
+        SearchSink(store.opensearch_client(), store_settings).ensure_templates()
+        # The first try, and (for 429) every item retry of the sink's; the status write is not touched.
+        for _ in range(1 + store_settings.max_retries if retried_by_airflow else 1):
+            proxy.rewrite_next(reject_first, path_contains="_bulk")
+        target = {"mirrormaker": mm.model_dump(mode="json"), "topic": TOPIC}
+        with pytest.raises(Exception) as caught:
+            tasks.collect_lag(target, store_settings.model_dump(mode="json"), minute=MINUTE)
+    assert isinstance(caught.value, AirflowFailException) is not retried_by_airflow
+    kind = "store_throttled" if retried_by_airflow else "index_rejected"
+    assert str(caught.value).startswith(f"[{kind}] ")
+    assert "status document: partial" in str(caught.value)

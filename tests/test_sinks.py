@@ -17,6 +17,7 @@ from kafka_monitor.store.sink import (
     BulkIndexError,
     SearchSink,
     StoreError,
+    StoreNotOwnedError,
     backoff_delay,
     load_template,
     template_name,
@@ -420,16 +421,19 @@ def test_templates_are_created_with_the_configured_prefixes(store, kind):
     assert props["lag"]["type"] == "long" and props["topic"]["type"] == "keyword"
 
 
-def test_ensure_templates_is_one_read_per_template_when_current(store, proxy, kind):
+def test_ensure_templates_is_one_read_when_current(store, proxy, kind):
     sink_for(store, kind, proxy.url).ensure_templates()
     created = list(proxy.requests)
-    assert sorted(m for m, _ in created) == ["GET"] * 3 + ["PUT"] * 3
+    # One read of all templates; before creating each, one listing of its prefix's indices.
+    assert sorted(m for m, _ in created) == ["GET"] * 4 + ["PUT"] * 3
+    assert sum(1 for m, p in created if m == "GET" and "_index_template" in p) == 1
     proxy.requests.clear()
     again = sink_for(store, kind, proxy.url)
     again.ensure_templates()
     again.ensure_templates()  # once per sink instance
     again.index(lag_docs(partitions=1))  # index() does not check again either
-    assert [m for m, p in proxy.requests if "_index_template" in p] == ["GET"] * 3
+    assert [m for m, p in proxy.requests if "_index_template" in p] == ["GET"]
+    assert [m for m, p in proxy.requests if "_bulk" not in p] == ["GET"]
 
 
 def test_an_older_template_version_is_upgraded(store, kind):
@@ -441,6 +445,7 @@ def test_an_older_template_version_is_upgraded(store, kind):
             "index_patterns": ["kafka-lag-*"],
             "version": 0,
             "priority": 209,
+            "_meta": {"managed_by": "kafka-monitor"},
             "template": {"mappings": {"properties": {"topic": {"type": "text"}}}},
         },
     )
@@ -502,13 +507,82 @@ def test_retention_deletes_only_expired_daily_indices_of_our_prefixes(store, kin
         "kafka-lag-20260101",
         "other-2020.01.01",
     ]
+    sink = sink_for(store, kind, retention_days=14)
+    sink.ensure_templates()  # our templates mark every index they create
     for name in names:
         store.request("PUT", f"/{name}")
-    sink = sink_for(store, kind, retention_days=14)
     deleted = sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
     assert deleted == ["kafka-jmx-2026.11.01", "kafka-lag-2026.11.07", "kafka-monitor-status-2025.12.31"]
     assert store.index_names() == sorted(set(names) - set(deleted))
     assert sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=UTC)) == []  # idempotent
+
+
+def foreign_logstash(store: SearchStore) -> list[str]:
+    """What a Logstash deployment leaves in a store: its own template and daily indices."""
+    store.request(
+        "PUT",
+        "/_index_template/logstash",
+        {
+            "index_patterns": ["logstash-*"],
+            "priority": 100,
+            "template": {"mappings": {"properties": {"message": {"type": "text"}, "host": {"type": "object"}}}},
+        },
+    )
+    names = ["logstash-2026.10.01", "logstash-2026.11.21"]
+    for name in names:
+        store.request("PUT", f"/{name}/_doc/1?refresh=true", {"message": "a log line", "host": {"name": "web-1"}})
+    return names
+
+
+def test_retention_deletes_only_indices_that_carry_our_marker(store, kind):
+    # Same names, same age: only the one our template created is ours.
+    sink = sink_for(store, kind, retention_days=14)
+    sink.ensure_templates()
+    store.request("PUT", "/kafka-lag-2026.10.01")  # created under our template: marked
+    for name in store.template_names():
+        store.request("DELETE", f"/_index_template/{name}")
+    store.request("PUT", "/kafka-lag-2026.10.02")  # a same-named index someone else made, no marker
+    store.request("PUT", "/kafka-jmx-2026.10.01", {"mappings": {"_meta": {"managed_by": "someone-else"}}})
+    deleted = sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
+    assert deleted == ["kafka-lag-2026.10.01"]
+    assert store.index_names() == ["kafka-jmx-2026.10.01", "kafka-lag-2026.10.02"]
+
+
+def test_lag_index_logstash_neither_deletes_nor_breaks_a_logstash_deployment(store, kind):
+    logstash = foreign_logstash(store)
+    before = store.request("GET", "/_index_template/logstash")
+    sink = sink_for(store, kind, lag_index="logstash", retention_days=14)
+    with pytest.raises(
+        StoreNotOwnedError, match=r"index template 'logstash' \(patterns logstash-\*\) is not kafka-monitor's"
+    ):
+        sink.ensure_templates()
+    with pytest.raises(StoreNotOwnedError):  # and so nothing is indexed either
+        sink.index(lag_docs(partitions=1))
+    assert sink.delete_expired(datetime(2026, 11, 22, 10, 0, tzinfo=UTC)) == []
+    assert store.index_names() == logstash
+    assert store.template_names() == ["logstash"]
+    assert store.request("GET", "/_index_template/logstash") == before
+    # Without their template, their indices still stop ours being installed over them.
+    store.request("DELETE", "/_index_template/logstash")
+    with pytest.raises(StoreNotOwnedError, match=r"indices logstash-2026\.10\.01, logstash-2026\.11\.21 .* no _meta"):
+        sink_for(store, kind, lag_index="logstash").ensure_templates()
+    assert store.template_names() == []
+    assert store.index_names() == logstash
+
+
+def test_a_template_of_our_name_without_our_marker_is_not_overwritten(store, kind):
+    foreign = {"index_patterns": ["kafka-lag-*"], "priority": 5, "template": {"mappings": {}}}
+    store.request("PUT", "/_index_template/kafka-lag-template", foreign)
+    with pytest.raises(StoreNotOwnedError, match=r"'kafka-lag-template' exists but was not installed by kafka-monitor"):
+        sink_for(store, kind).ensure_templates()
+    current = store.request("GET", "/_index_template/kafka-lag-template")["index_templates"][0]["index_template"]
+    assert current["priority"] == 5 and "_meta" not in current
+
+
+def test_a_catch_all_foreign_template_does_not_block_ours(store, kind):
+    store.request("PUT", "/_index_template/everything", {"index_patterns": ["*"], "priority": 1})
+    sink_for(store, kind).ensure_templates()
+    assert "kafka-lag-template" in store.template_names()
 
 
 def test_retention_needs_an_aware_time(store):

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from kafka_monitor.config.evaluation import Thresholds
+from kafka_monitor.config.loader import ConfigSourceError
 from kafka_monitor.config.schema import (
     JmxSettings,
     JmxTarget,
@@ -26,16 +27,27 @@ from kafka_monitor.config.schema import (
     resolve_config_path,
 )
 from kafka_monitor.errors import ConfigError
+from kafka_monitor.retry_policy import CONFIG_INVALID, SECRETS_BACKEND_FAILED, is_retryable
+from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
 
 
-def _fail(message: str, retryable: bool) -> Exception:
-    if retryable:
-        return RuntimeError(message)
+def _fail(message: str, kind: str) -> Exception:
+    """The exception that ends a task for an error of ``kind``: the one retry policy decides
+    (``kafka_monitor.retry_policy``) whether Airflow retries it. The message is bounded."""
+    text = f"[{kind}] {bounded(message)}"
+    if is_retryable(kind):
+        return RuntimeError(text)
     from airflow.sdk.exceptions import AirflowFailException
 
-    return AirflowFailException(message)
+    return AirflowFailException(text)
+
+
+def _store_kind(exc: Exception) -> str:
+    from kafka_monitor.store.sink import store_error_kind
+
+    return store_error_kind(exc)
 
 
 def scheduled_minute(context: dict[str, Any]) -> datetime:
@@ -52,8 +64,10 @@ def scheduled_minute(context: dict[str, Any]) -> datetime:
 def load_checked(config_path: str | None = None) -> MonitorConfig:
     try:
         return load_config(config_path)
+    except ConfigSourceError as exc:  # not the file's fault: a secrets backend failed
+        raise _fail(str(exc), SECRETS_BACKEND_FAILED) from None
     except ConfigError as exc:
-        raise _fail(str(exc), retryable=False) from None
+        raise _fail(str(exc), CONFIG_INVALID) from None
 
 
 def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
@@ -103,7 +117,7 @@ def collect_lag(
     try_number: int | None = None,
 ) -> dict[str, Any]:
     from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
-    from kafka_monitor.store.sink import SearchSink
+    from kafka_monitor.store.sink import BulkIndexError, SearchSink, StoreError
 
     settings = StoreSettings.model_validate(store)
     mm = MirrorMaker.model_validate(target["mirrormaker"])
@@ -120,7 +134,9 @@ def collect_lag(
             evaluation=Thresholds.model_validate(target["evaluation"]) if target.get("evaluation") else None,
         )
     except LagCollectionFailed as exc:
-        raise _fail(str(exc), exc.retryable) from exc
+        raise _fail(str(exc), exc.kind) from exc
+    except (StoreError, BulkIndexError) as exc:  # the store failed before anything was collected
+        raise _fail(f"{lag_label(target)}: {exc}", _store_kind(exc)) from exc
     if cloudwatch:
         publish_lag(outcome.summary, cloudwatch)
     return outcome.as_dict()
@@ -137,7 +153,7 @@ def publish_lag(summary: dict[str, Any], cloudwatch: dict[str, Any]) -> None:
     except cw.CloudWatchError as exc:
         raise _fail(
             f"lag of topic {summary['topic']!r} was indexed, but publishing it to CloudWatch failed: {exc}",
-            retryable=True,
+            f"aws_{exc.kind}",
         ) from exc
     log.info("published %d lag data points to CloudWatch namespace %s", report.published, settings.lag_metric_namespace)
 
@@ -155,12 +171,12 @@ def snapshot_jmx(
     try_number: int | None = None,
 ) -> dict[str, Any]:
     from kafka_monitor.jmx import snapshot as jmx_module
-    from kafka_monitor.store.sink import SearchSink
+    from kafka_monitor.store.sink import BulkIndexError, SearchSink, StoreError
 
     settings = StoreSettings.model_validate(store)
     sink = SearchSink.from_settings(settings)
-    sink.ensure_templates()
     try:
+        sink.ensure_templates()
         return jmx_module.collect_and_index(
             JmxTarget.model_validate(target),
             JmxSettings.model_validate({**jmx, "targets": []}),
@@ -172,9 +188,9 @@ def snapshot_jmx(
             try_number=try_number,
         )
     except jmx_module.JmxError as exc:
-        raise _fail(
-            f"JMX target {target['name']!r}: {exc}", retryable=exc.kind in ("timeout", "target_unreachable")
-        ) from exc
+        raise _fail(f"JMX target {target['name']!r}: {exc}", exc.kind) from exc
+    except (StoreError, BulkIndexError) as exc:
+        raise _fail(f"JMX target {target['name']!r}: {exc}", _store_kind(exc)) from exc
 
 
 # --------------------------------------------------------------------------- cloudwatch
@@ -218,10 +234,10 @@ def sync_dashboard(
         result = cloudwatch.sync_dashboard(monitor, state=cloudwatch.VariableSyncState(), now=now)
     except cloudwatch.CloudWatchError as exc:
         record(STATUS_ERROR, f"aws_{exc.kind}", str(exc))
-        raise _fail(str(exc), retryable=True) from exc
+        raise _fail(str(exc), f"aws_{exc.kind}") from exc
     except (cloudwatch.DashboardValidationError, ConfigError) as exc:
         record(STATUS_ERROR, "invalid_dashboard", str(exc))
-        raise _fail(str(exc), retryable=False) from exc
+        raise _fail(str(exc), "invalid_dashboard") from exc
     record(STATUS_OK, action=result.action, aws_called=result.aws_called)
     return result.as_dict()
 
@@ -230,11 +246,14 @@ def sync_dashboard(
 
 
 def enforce_retention(config_path: str | None = None, *, now: datetime) -> list[str]:
-    from kafka_monitor.store.sink import SearchSink
+    from kafka_monitor.store.sink import SearchSink, StoreError
 
     config = load_checked(config_path)
     sink = SearchSink.from_settings(config.store)
-    sink.ensure_templates()
-    deleted = sink.delete_expired(now)
+    try:
+        sink.ensure_templates()
+        deleted = sink.delete_expired(now)
+    except StoreError as exc:
+        raise _fail(f"retention: {exc}", _store_kind(exc)) from exc
     log.info("retention %d days: deleted %d indices %s", config.store.retention_days, len(deleted), deleted)
     return deleted

@@ -18,10 +18,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,12 +32,16 @@ from pydantic import (
 )
 
 from kafka_monitor.config.evaluation import EvaluationSettings
+from kafka_monitor.config.loader import (  # noqa: F401 - re-exported: callers import them from here
+    CONFIG_ENV_VAR,
+    CONFIG_VARIABLE,
+    DEFAULT_CONFIG_FILE,
+    ConfigSourceError,
+    format_validation_error,
+    load_config_data,
+    resolve_config_path,
+)
 from kafka_monitor.errors import ConfigError
-from kafka_monitor.paths import include_path
-
-CONFIG_ENV_VAR = "KAFKA_MONITOR_CONFIG"
-CONFIG_VARIABLE = "kafka_monitor_config_path"
-DEFAULT_CONFIG_FILE = "kafka_monitor.yaml"
 
 # Kafka's own rule (clients/.../common/internals/Topic.java): legal chars, max 249, not "." or "..".
 TOPIC_PATTERN = re.compile(r"[a-zA-Z0-9._-]{1,249}")
@@ -48,6 +51,25 @@ HOSTNAME_PATTERN = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 INDEX_PREFIX_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,200}")
+
+# Length bounds on free-form values (user input that reaches command lines, document ids,
+# index fields and messages). Kafka sets no limit on group ids; 255 is far above any real one.
+MAX_GROUP_ID_CHARS = 255
+MAX_PATH_CHARS = 1024
+MAX_ADDRESS_CHARS = 1024
+MAX_URL_CHARS = 2048
+
+
+def at_most(limit: int) -> BeforeValidator:
+    """A length bound checked before any other check, so the error never quotes a huge value."""
+
+    def bound(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long; at most {limit} are allowed")
+        return value
+
+    return BeforeValidator(bound)
+
 
 COMPONENTS = (
     "kafka_broker",
@@ -185,10 +207,10 @@ class MirrorMaker(StrictModel):
 
     name: Name
     ssh_conn_id: ConnId
-    kafka_home: AbsolutePath
+    kafka_home: Annotated[AbsolutePath, at_most(MAX_PATH_CHARS)]
     bootstrap_servers: Annotated[list[HostPort], BeforeValidator(split_servers), Field(min_length=1)]
-    command_config: AbsolutePath | None = None
-    group: GroupId
+    command_config: Annotated[AbsolutePath, at_most(MAX_PATH_CHARS)] | None = None
+    group: Annotated[GroupId, at_most(MAX_GROUP_ID_CHARS)]
     topics: Annotated[list[Topic], Field(min_length=1)]
     timeouts: CommandTimeouts = CommandTimeouts()
 
@@ -233,7 +255,7 @@ class JmxTarget(StrictModel):
     component: Component
     # host:port (an RMI registry, the usual -Dcom.sun.management.jmxremote.port) or a full
     # service:jmx: URL.
-    address: str
+    address: Annotated[str, Field(min_length=1), at_most(MAX_ADDRESS_CHARS)]
     # Optional Airflow connection whose login/password are the JMX credentials.
     conn_id: ConnId | None = None
     # Preset names from include/jmx_presets/; omitted means the component's defaults.
@@ -277,14 +299,14 @@ class CloudWatchSettings(StrictModel):
     mirrormaker_instance_ids: Annotated[list[Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$")]], Field(min_length=1)]
     # Defaults: every mirrored topic, and the first MirrorMaker's group.
     topics: list[Topic] | None = None
-    consumer_group: GroupId | None = None
+    consumer_group: Annotated[GroupId, at_most(MAX_GROUP_ID_CHARS)] | None = None
     # How often the deployed copy is compared with the repo's even when nothing changed here.
     drift_check_minutes: int = Field(60, ge=1, le=10_080)
     # Our own lag as CloudWatch custom metrics: off by default, it costs money per metric.
     publish_lag_metrics: bool = False
     lag_metric_namespace: Annotated[str, AfterValidator(check_custom_namespace)] = "KafkaMonitor"
     # Where the per-partition lag lives, for the dashboard's text widget.
-    kibana_url: Annotated[str, AfterValidator(check_http_url)] | None = None
+    kibana_url: Annotated[str, AfterValidator(check_http_url), at_most(MAX_URL_CHARS)] | None = None
 
 
 class MonitorConfig(StrictModel):
@@ -318,26 +340,7 @@ class MonitorConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid kafka-monitor configuration in {source}:"]
-    for err in exc.errors():
-        path = ""
-        for part in err["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            else:
-                path += f".{part}" if path else str(part)
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling)"
-        if err["type"] == "missing":
-            msg = "required field is missing"
-        lines.append(f"  {path or '(top level)'}: {msg}")
-    return "\n".join(lines)
+# Reading the file (where it is, YAML that refuses duplicate keys) lives in config/loader.py.
 
 
 def parse_config(data: Any, source: str = "<config>") -> MonitorConfig:
@@ -367,41 +370,8 @@ def _check_jmx_presets(config: MonitorConfig, source: str) -> None:
             ) from None
 
 
-def resolve_config_path(path: str | os.PathLike[str] | None = None) -> Path:
-    if path:
-        return Path(path)
-    env = os.environ.get(CONFIG_ENV_VAR)
-    if env:
-        return Path(env)
-    variable = _airflow_variable(CONFIG_VARIABLE)
-    if variable:
-        return Path(variable)
-    return include_path(DEFAULT_CONFIG_FILE)
-
-
-def _airflow_variable(key: str) -> str | None:
-    try:
-        from airflow.sdk import Variable
-    except ImportError:  # used outside Airflow (the command line)
-        return None
-    try:
-        return Variable.get(key, default=None)
-    except Exception:  # noqa: BLE001 - no Airflow context (plain CLI use): the variable is simply absent
-        return None
-
-
 def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:
-    config_path = resolve_config_path(path)
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read kafka-monitor configuration {config_path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"kafka-monitor configuration {config_path} is not valid YAML{where}: {exc}") from None
+    data, config_path = load_config_data(path)
     return parse_config(data, str(config_path))
 
 
@@ -412,6 +382,10 @@ def cli_check_config(path: str | None, out, err) -> int:
     except ConfigError as exc:
         print(exc, file=err)
         return 2
+    from kafka_monitor.config.index_prefixes import collision_warnings
+
+    for warning in collision_warnings(config.store):
+        print(f"warning: {warning}", file=err)
     print(f"configuration {resolve_config_path(path)} is valid:", file=out)
     for mm in config.mirrormakers:
         print(f"  mirrormaker {mm.name}: group {mm.group!r}, {len(mm.topics)} topics via {mm.ssh_conn_id}", file=out)

@@ -44,6 +44,7 @@ from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.jmx.presets import ObjectName, Preset, parse_object_name, resolve_target_presets
 from kafka_monitor.jmx.skipped_notice import log_skipped, previous_notice, status_fields
 from kafka_monitor.jmx.spark_names import spark_fields
+from kafka_monitor.retry_policy import INTERNAL_ERROR
 from kafka_monitor.store.documents import (
     STATUS_ERROR,
     STATUS_OK,
@@ -54,6 +55,7 @@ from kafka_monitor.store.documents import (
     minute_of,
     status_document,
 )
+from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class JmxError(KafkaMonitorError):
         skipped: Sequence[str] = (),
         skipped_keys: Sequence[str] | None = None,
     ):
-        super().__init__(message)
+        super().__init__(bounded(message))  # quotes the jar's output: escaped and capped
         self.kind = kind
         self.samples = list(samples)
         self.unmatched = list(unmatched)
@@ -736,7 +738,8 @@ def collect_and_index(
         log.error("%s", exc)
         raise
     except Exception as exc:
-        sink.index([status(STATUS_ERROR, 0, type(exc).__name__, _message(target, f"unexpected error: {exc}"))])
+        message = _message(target, f"unexpected error (a bug in kafka-monitor): {type(exc).__name__}: {exc}")
+        sink.index([status(STATUS_ERROR, 0, INTERNAL_ERROR, message)])
         raise
 
     docs = jmx_documents(

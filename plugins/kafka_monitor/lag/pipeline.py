@@ -2,17 +2,21 @@
 
 Order matters for "nothing collected is lost or silently dropped":
 1. collect (bounded SSH run + parse) — a failure becomes an error status document;
-2. index the partition documents and the topic summary;
-3. index the status document (ok, or the error kind), then re-raise any failure so the
-   Airflow task state agrees with the status document.
-If the store itself is down, no status document can be written: the task fails with the
-store error and reports nothing as indexed.
+2. index the partition documents, the topic summary and the status document (ok, or the
+   error kind) in ONE bulk, the status last;
+3. if the store confirmed only part of it, write the status again (same id, so it replaces
+   the first): ``partial`` with ``documents_confirmed`` of ``documents_expected`` when some
+   documents made it, ``error`` when none did; then raise so the Airflow task state agrees
+   with the status document.
+If the store is down even for that one status document, the task fails with a message saying
+what the store had confirmed. Whether Airflow retries is ``kafka_monitor.retry_policy``'s call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,30 +26,19 @@ from kafka_monitor.config.schema import MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.evaluate.step import evaluate_lag_documents, mark_unknown, unknown_summary
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
-from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
-from kafka_monitor.store.sink import BulkIndexError, SearchSink
+from kafka_monitor.retry_policy import is_retryable
+from kafka_monitor.store.documents import (
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_PARTIAL,
+    Doc,
+    lag_documents,
+    status_document,
+)
+from kafka_monitor.store.sink import BulkIndexError, BulkReport, SearchSink, StoreError, store_error_kind
+from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
-
-# Failures a retry inside the same minute cannot fix: fail at once (the next minute tries again).
-NOT_RETRYABLE = frozenset(
-    {
-        "host_key_mismatch",
-        "host_key_unknown",
-        "insecure_connection",
-        "ssh_auth_failed",
-        "ssh_connection_invalid",
-        "invalid_command_value",
-        "unparseable_output",
-        "group_not_found",
-        "group_without_offsets",
-        "not_consumer_group",
-        "topic_not_in_group",
-        "jvm_startup",
-        "index_rejected",
-        "evaluation_failed",  # the lag is indexed; the next minute judges again
-    }
-)
 
 
 class LagCollectionFailed(KafkaMonitorError):
@@ -57,7 +50,7 @@ class LagCollectionFailed(KafkaMonitorError):
 
     @property
     def retryable(self) -> bool:
-        return self.kind not in NOT_RETRYABLE
+        return is_retryable(self.kind)
 
 
 @dataclass
@@ -94,7 +87,14 @@ def collect_and_index_topic(
     subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
     sink.ensure_templates()
 
-    def status(state: str, rows: int, group_state: str | None, kind: str | None = None, message: str | None = None):
+    def status(
+        state: str,
+        rows: int,
+        group_state: str | None,
+        kind: str | None = None,
+        message: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Doc:
         return status_document(
             index_prefix=store.status_index,
             minute=minute,
@@ -108,7 +108,7 @@ def collect_and_index_topic(
             collected_at=datetime.now(UTC),
             run_id=run_id,
             try_number=try_number,
-            extra={"group_state": group_state},
+            extra={"group_state": group_state, **(extra or {})},
         )
 
     try:
@@ -117,13 +117,25 @@ def collect_and_index_topic(
         message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
         output = getattr(exc, "output", None)
         if output is not None:
-            log.error("remote stdout:\n%s\nremote stderr:\n%s", output.stdout[-4000:], output.stderr[-4000:])
-        salvaged = _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
+            # The ends of both streams, escaped and capped: remote text never reaches the log raw.
+            log.error(
+                "remote stdout (end):\n%s\nremote stderr (end):\n%s",
+                bounded(output.stdout, keep_newlines=True, tail=True),
+                bounded(output.stderr, keep_newlines=True, tail=True),
+            )
+        salvaged = _readable_rows_documents(exc, mm, topic, store, minute=minute, run_id=run_id)
+        rows = max(len(salvaged) - 1, 0)  # partition documents (the last is the summary)
         if salvaged:
-            message += f" ({salvaged} readable rows were indexed)"
+            message += f" ({rows} readable rows were indexed)"
         # The minute's verdict is unknown (salvaged rows already say so).
         unknown = [] if salvaged else unknown_summary(store.lag_index, mm, topic, exc.kind, minute, run_id)
-        sink.index([status(STATUS_ERROR, salvaged, None, exc.kind, str(exc)), *unknown])
+        kind, cause = exc.kind, str(exc)
+        _index_accounted(
+            sink,
+            [*salvaged, *unknown],
+            lambda state, extra: status(STATUS_ERROR, rows, None, kind, cause, extra),
+            message,
+        )
         raise LagCollectionFailed(message, exc.kind) from exc
 
     docs = lag_documents(
@@ -150,20 +162,14 @@ def collect_and_index_topic(
         minute=minute,
     )
     summary = docs[-1].source
-    try:
-        report = sink.index(docs)
-    except BulkIndexError as exc:
-        rep = exc.report
-        message = (
-            f"{mm.name}: {rep.failed} of {len(docs)} lag documents for topic {topic!r} were rejected "
-            f"by the store; first reasons: {'; '.join(rep.first_errors)}"
-        )
-        sink.index([status(STATUS_ERROR, rep.indexed, collection.group_state, "index_rejected", message)])
-        raise LagCollectionFailed(message, "index_rejected") from exc
-
-    sink.index([status(STATUS_OK, len(collection.rows), collection.group_state)])
+    report = _index_accounted(
+        sink,
+        docs,
+        lambda state, extra: status(state or STATUS_OK, len(collection.rows), collection.group_state, extra=extra),
+        f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) collected",
+    )
     if not_judged is not None:
-        raise LagCollectionFailed(str(not_judged), "evaluation_failed") from not_judged
+        raise LagCollectionFailed(bounded(str(not_judged)), "evaluation_failed") from not_judged
     outcome = LagOutcome(
         mirrormaker=mm.name,
         group=mm.group,
@@ -172,7 +178,7 @@ def collect_and_index_topic(
         partitions=summary["partition_count"],
         total_lag=summary["total_lag"],
         max_lag=summary["max_lag"],
-        indexed=report.indexed,
+        indexed=report.indexed - 1,  # the status document is not one of the topic's
         duration_ms=round((time.monotonic() - started) * 1000, 1),
         summary=summary,
     )
@@ -190,37 +196,74 @@ def collect_and_index_topic(
     return outcome
 
 
-def _index_readable_rows(
+def _index_accounted(
+    sink: SearchSink,
+    docs: list[Doc],
+    status: Callable[[str | None, dict[str, Any]], Doc],
+    what: str,
+) -> BulkReport:
+    """Index ``docs`` and their status document in one bulk (status last).
+
+    ``status(state, extra)`` builds the status document; ``state`` None means "as intended"
+    (ok, or the collection's error). When the store confirms only part of the bulk, the status
+    is written again: ``partial`` (some documents confirmed) or ``error`` (none), naming the
+    store's failure, and ``LagCollectionFailed`` is raised with the store's error kind.
+    """
+    expected = len(docs)
+    intended = status(None, {"documents_confirmed": expected, "documents_expected": expected})
+    try:
+        return sink.index([*docs, intended])
+    except (BulkIndexError, StoreError) as exc:
+        report = exc.report or BulkReport()
+        confirmed = len(report.confirmed_ids & {d.id for d in docs})
+        failure_kind = store_error_kind(exc)
+        detail = f"the store confirmed {confirmed} of {expected} documents: {exc}"
+        collected_ok = intended.source["status"] == STATUS_OK
+        state = STATUS_PARTIAL if collected_ok and confirmed else STATUS_ERROR
+        counts = {"documents_confirmed": confirmed, "documents_expected": expected}
+        again = status(state, counts)
+        if collected_ok:  # the store is the cause; otherwise the collection's kind stays
+            again.source.update(error_kind=failure_kind, error_message=bounded(detail))
+        else:
+            again.source.update(error_message=bounded(f"{again.source['error_message']}; {detail}"))
+        try:
+            sink.index([again])  # same id: replaces the intended status if that one landed
+            recorded = f"status document: {state}"
+        except (BulkIndexError, StoreError) as second:
+            recorded = f"the status document could not be written either: {second}"
+        log.error("%s; %s; %s", what, detail, recorded)
+        kind = failure_kind if collected_ok else str(intended.source["error_kind"])
+        raise LagCollectionFailed(f"{what}, but {detail}; {recorded}", kind) from exc
+
+
+def _readable_rows_documents(
     exc: CollectionError,
     mm: MirrorMaker,
     topic: str,
-    sink: SearchSink,
     store: StoreSettings,
     *,
     minute: datetime,
     run_id: str | None,
-) -> int:
-    """When the only fault is unreadable rows (a truncated line), keep the rows that were read."""
+) -> list[Doc]:
+    """When the only fault is unreadable rows (a truncated line), the documents of the rows
+    that were read (indexed with the error status, so nothing collected is lost)."""
     result = getattr(exc, "result", None)
     if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
-        return 0
+        return []
     rows = result.rows_for(mm.group, topic)
     if not rows:
-        return 0
-    sink.index(
-        mark_unknown(
-            lag_documents(
-                index_prefix=store.lag_index,
-                minute=minute,
-                mirrormaker=mm.name,
-                group=mm.group,
-                topic=topic,
-                rows=rows,
-                group_state=result.group_states.get(mm.group),
-                collected_at=datetime.now(UTC),
-                run_id=run_id,
-            ),
-            "malformed_row",
-        )
+        return []
+    return mark_unknown(
+        lag_documents(
+            index_prefix=store.lag_index,
+            minute=minute,
+            mirrormaker=mm.name,
+            group=mm.group,
+            topic=topic,
+            rows=rows,
+            group_state=result.group_states.get(mm.group),
+            collected_at=datetime.now(UTC),
+            run_id=run_id,
+        ),
+        "malformed_row",
     )
-    return len(rows)

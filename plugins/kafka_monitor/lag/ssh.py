@@ -8,7 +8,9 @@ connection, the host and the cause:
 =======================  ===================================================================
 kind                     meaning
 =======================  ===================================================================
-ssh_connection_invalid   the Airflow connection is missing or malformed (no host, bad extra)
+connection_lookup_failed the Airflow connection could not be read: not defined, or a secrets
+                         backend failed to answer (Airflow 3 reports both as "not defined")
+ssh_connection_invalid   the Airflow connection is malformed (no host, bad extra)
 insecure_connection      the connection turns host key checking off (``no_host_key_check``
                          or ``allow_host_key_change``): refused, nothing is sent
 ssh_connect_failed       refused, unreachable, unknown host name, closed before the banner,
@@ -23,6 +25,7 @@ remote_command_failed    any other non-zero exit; the message carries the stderr
 (describe kinds)         the tool's own error in the output (e.g. ``group_not_found``), as
                          classified by ``kafka_monitor.lag.describe``
 unparseable_output       the output is not any known describe layout
+internal_error           the describe parser itself failed (a bug in kafka-monitor, not the host)
 group_without_offsets    the group answered but has no partition rows at all (no committed
                          offsets and no assignment: MirrorMaker is not consuming anything)
 topic_not_in_group       the group has rows, but none for this topic (the mirror stopped
@@ -34,7 +37,11 @@ Timing: connecting is bounded by ``timeouts.connect_s`` (the hook's ``conn_timeo
 same bound); the command by the remote ``timeout`` (``command_s`` + ``kill_grace_s``). The
 hook's own ``cmd_timeout`` is an *idle* timeout that cannot stop the remote process, so it is
 set just above the remote bound, as a backstop for a connection that goes silent. One connect
-attempt only: the DAG runs every minute and retries at the task level.
+attempt only: the DAG runs every minute and retries at the task level
+(``kafka_monitor.retry_policy`` says which kinds are retried).
+
+Messages quote remote output: every ``CollectionError`` message is escaped and capped
+(``kafka_monitor.text.bounded``).
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ from typing import Any
 from kafka_monitor.config.schema import MirrorMaker
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.lag.command import CommandError, as_mirrormaker, render_describe_command, validate_topic
+from kafka_monitor.retry_policy import CONNECTION_LOOKUP_FAILED, INTERNAL_ERROR
+from kafka_monitor.text import bounded
 
 # coreutils `timeout`: 124 when the command ended after TERM, 128+9 when it needed KILL.
 TIMEOUT_EXIT_STATUSES = frozenset({124, 137})
@@ -89,7 +98,7 @@ class CollectionError(KafkaMonitorError):
     """
 
     def __init__(self, message: str, kind: str, output: RemoteOutput | None = None, result: Any = None):
-        super().__init__(message)
+        super().__init__(bounded(message))
         self.kind = kind
         self.output = output
         self.result = result
@@ -154,8 +163,18 @@ def _make_hook(conn_id: str, connect_s: float, idle_s: float):
                 INSECURE_CONNECTION,
             ) from None
         raise CollectionError(f"{named} is invalid: {exc}", SSH_CONNECTION_INVALID) from None
-    except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and kin: a config problem
-        raise CollectionError(f"{named} is not usable: {type(exc).__name__}: {exc}", SSH_CONNECTION_INVALID) from None
+    except (TypeError, KeyError) as exc:  # a malformed extra
+        raise CollectionError(f"{named} is invalid: {type(exc).__name__}: {exc}", SSH_CONNECTION_INVALID) from None
+    except Exception as exc:  # noqa: BLE001 - not found, or a secrets backend that failed: retried
+        if type(exc).__name__ == "AirflowSecretsBackendAccessDenied":  # an authoritative answer
+            raise CollectionError(
+                f"{named}: the secrets backend denied access: {exc}", SSH_CONNECTION_INVALID
+            ) from None
+        if type(exc).__name__ == "AirflowNotFoundException":
+            cause = "is not defined (or a secrets backend failed to answer: Airflow reports both alike)"
+        else:
+            cause = f"could not be read (secrets backend or connection lookup failed: {type(exc).__name__}: {exc})"
+        raise CollectionError(f"{named} {cause}", CONNECTION_LOOKUP_FAILED) from None
     target = _Target(conn_id, f"{hook.username}@{hook.remote_host}:{hook.port}")
     if hook.no_host_key_check:
         raise CollectionError(
@@ -343,6 +362,7 @@ def _partition_key(row: Mapping[str, Any]) -> tuple[int, int]:
 
 def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicCollection:
     """The topic's per-partition rows from one describe run; raises CollectionError."""
+    from kafka_monitor.lag.describe import INTERNAL_ERROR as PARSER_BUG
     from kafka_monitor.lag.describe import DescribeParseError, parse_describe
 
     mm = _mirrormaker(mm)
@@ -354,6 +374,14 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     try:
         result = parse_describe(output.stdout, output.stderr, group=mm.group)
     except DescribeParseError as exc:
+        if str(exc).startswith(PARSER_BUG):
+            # Our parser failed, not the host's output: say so (and keep the output for the log).
+            raise CollectionError(
+                f"{where}: kafka-monitor's describe parser failed on this output (a bug in kafka-monitor, "
+                f"please report it with the logged output): {exc}",
+                INTERNAL_ERROR,
+                output,
+            ) from exc
         if output.exit_status != 0:
             raise _exit_error(where, output) from exc
         raise CollectionError(f"{where}: unreadable describe output: {exc}", UNPARSEABLE_OUTPUT, output) from exc

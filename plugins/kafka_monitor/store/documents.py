@@ -21,11 +21,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kafka_monitor.text import bounded
+
 LAG_DOC_PARTITION = "partition"
 LAG_DOC_SUMMARY = "topic_summary"
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+# The collection worked but the store confirmed only some of its documents; the status
+# document's documents_confirmed / documents_expected and error_message say which.
+STATUS_PARTIAL = "partial"
+STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_PARTIAL)
 
 
 @dataclass(frozen=True)
@@ -155,8 +161,8 @@ def status_document(
     is part of the id, e.g. ``{"mirrormaker": "mm-1", "group": "oasis-group", "topic": "t"}``
     or ``{"target": "broker-1", "component": "kafka_broker"}``.
     """
-    if status not in (STATUS_OK, STATUS_ERROR):
-        raise ValueError(f"status must be {STATUS_OK!r} or {STATUS_ERROR!r}, not {status!r}")
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(map(repr, STATUSES))}, not {status!r}")
     minute = minute_of(minute)
     stamp = iso(minute)
     body: dict[str, Any] = {
@@ -165,7 +171,8 @@ def status_document(
         **dict(subject),
         "status": status,
         "error_kind": error_kind,
-        "error_message": error_message,
+        # Quotes remote output: escaped and capped (kafka_monitor.text).
+        "error_message": None if error_message is None else bounded(error_message),
         "duration_ms": round(duration_ms, 1),
         "row_count": row_count,
         "collected_at": iso(collected_at),

@@ -34,11 +34,21 @@ auth (fine-grained access control's internal users), extras ``use_ssl``, ``verif
 Retention: indices are daily, ``<prefix>-YYYY.MM.DD``; ``delete_expired`` deletes those of the
 lag, status and jmx prefixes whose day ended more than ``retention_days`` ago. A name that
 does not match that form exactly is never touched.
+
+Ownership is by marker, never by name: our templates carry ``_meta.managed_by:
+kafka-monitor`` and put the same ``_meta`` in the mappings of every index they create.
+Retention deletes only indices whose mapping carries it (read back per index); ``ensure_templates``
+refuses (``StoreNotOwnedError``) to overwrite a template of the same name without the marker,
+to install one over a foreign template whose patterns cover our daily indices, or to create
+one while indices of that prefix exist without the marker (e.g. ``lag_index: logstash``).
+Indices created before the marker existed can be adopted with
+``PUT <prefix>-*/_mapping {"_meta": {"managed_by": "kafka-monitor"}}``.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import logging
 import random
@@ -52,6 +62,7 @@ from typing import Any
 from kafka_monitor.config.schema import StoreSettings
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.paths import include_path
+from kafka_monitor.retry_policy import INDEX_REJECTED, STORE_NOT_OWNED, STORE_THROTTLED, STORE_UNAVAILABLE
 from kafka_monitor.store.documents import Doc
 
 log = logging.getLogger(__name__)
@@ -70,6 +81,10 @@ MAX_SEARCH_SIZE = 10_000  # the stores' default index.max_result_window
 MAX_REASON_CHARS = 300
 _DAILY_SUFFIX = r"-(\d{4})\.(\d{2})\.(\d{2})"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+# The marker of what kafka-monitor owns: in our templates' _meta and our indices' mapping _meta.
+MANAGED_BY_KEY = "managed_by"
+MANAGED_BY = "kafka-monitor"
+MARKER_BATCH = 50  # index names per mapping read (keeps the URL short)
 
 
 # --------------------------------------------------------------------------- results and errors
@@ -82,6 +97,13 @@ class BulkReport:
     retried: int = 0  # request retries (1 each) plus item retries (1 per document sent again)
     first_errors: list[str] = field(default_factory=list)  # "<index>/<id>: <type>: <reason>"
     requests: int = 0  # bulk requests sent, retries included
+    failed_transient: int = 0  # of ``failed``: still 429/5xx when the item retries ran out
+    confirmed_ids: set[str] = field(default_factory=set, repr=False)  # ids the store confirmed
+
+    @property
+    def only_transient_failures(self) -> bool:
+        """Every rejection was a 429/5xx (a retry of the task may succeed)."""
+        return self.failed > 0 and self.failed == self.failed_transient
 
     def note(self, message: str) -> None:
         if len(self.first_errors) < MAX_FIRST_ERRORS:
@@ -96,12 +118,25 @@ class StoreError(KafkaMonitorError):
         self.report = report  # what was confirmed before the failure, when indexing
 
 
+class StoreNotOwnedError(StoreError):
+    """A template or index with our prefix belongs to someone else: nothing was written."""
+
+
 class BulkIndexError(KafkaMonitorError):
     """Some documents were rejected; ``report`` says how many and why (the others are indexed)."""
 
     def __init__(self, message: str, report: BulkReport):
         super().__init__(message)
         self.report = report
+
+
+def store_error_kind(exc: Exception) -> str:
+    """The error kind (``kafka_monitor.retry_policy``) of a sink failure."""
+    if isinstance(exc, StoreNotOwnedError):
+        return STORE_NOT_OWNED
+    if isinstance(exc, BulkIndexError):
+        return STORE_THROTTLED if exc.report.only_transient_failures else INDEX_REJECTED
+    return STORE_UNAVAILABLE
 
 
 def scrub(text: str) -> str:
@@ -147,6 +182,10 @@ def load_template(filename: str, prefix: str) -> dict[str, Any]:
             raise ConfigError(f"index template {path}: {key} must be a non-negative integer")
     body = copy.deepcopy(data)
     body["index_patterns"] = [f"{prefix}-*"]
+    # The ownership marker, on the template and on every index it creates (see the module doc).
+    body["_meta"] = {**(body.get("_meta") or {}), MANAGED_BY_KEY: MANAGED_BY}
+    mappings = body["template"]["mappings"]
+    mappings["_meta"] = {**(mappings.get("_meta") or {}), MANAGED_BY_KEY: MANAGED_BY}
     # Prefixes may nest ("kafka-" and "kafka-jmx-"); overlapping templates need distinct
     # priorities, and the more specific (longer) prefix must win.
     body["priority"] = data.get("priority", DEFAULT_TEMPLATE_PRIORITY) + len(prefix)
@@ -155,6 +194,26 @@ def load_template(filename: str, prefix: str) -> dict[str, Any]:
 
 def template_name(prefix: str) -> str:
     return f"{prefix}-template"
+
+
+def is_marked(meta: Any) -> bool:
+    """Whether a ``_meta`` object carries kafka-monitor's ownership marker."""
+    return isinstance(meta, dict) and meta.get(MANAGED_BY_KEY) == MANAGED_BY
+
+
+def _sample_daily_index(prefix: str) -> str:
+    return f"{prefix}-2000.01.01"
+
+
+def covers_our_indices(patterns: Any, prefix: str) -> list[str]:
+    """Those of a (foreign) template's ``patterns`` that match our daily index names, catch-alls
+    (``*``, ``*-*``: no literal start) excepted, since a more specific template wins over them."""
+    sample = _sample_daily_index(prefix)
+    found = []
+    for pattern in patterns if isinstance(patterns, list) else []:
+        if isinstance(pattern, str) and not pattern.startswith("*") and fnmatch.fnmatchcase(sample, pattern):
+            found.append(pattern)
+    return found
 
 
 # --------------------------------------------------------------------------- client adapters
@@ -198,6 +257,19 @@ class _ElasticsearchApi:
         except self._errors[0].NotFoundError:
             return None
         return _template_from_reply(reply, name)
+
+    def all_templates(self) -> dict[str, dict]:
+        try:
+            reply = self.client.indices.get_index_template().body
+        except self._errors[0].NotFoundError:
+            return {}
+        return _templates_from_reply(reply)
+
+    def mapping_metas(self, names: Sequence[str]) -> dict[str, Any]:
+        reply = self.client.indices.get_mapping(
+            index=",".join(names), filter_path="*.mappings._meta", ignore_unavailable=True
+        ).body
+        return _metas_from_reply(reply)
 
     def put_template(self, name: str, body: dict) -> None:
         kwargs = {k: v for k, v in body.items() if k != "_meta"}
@@ -266,6 +338,21 @@ class _OpenSearchApi:
             return None
         return _template_from_reply(reply, name)
 
+    def all_templates(self) -> dict[str, dict]:
+        try:
+            reply = self.client.indices.get_index_template(request_timeout=self.timeout_s)
+        except self._errors.NotFoundError:
+            return {}
+        return _templates_from_reply(reply)
+
+    def mapping_metas(self, names: Sequence[str]) -> dict[str, Any]:
+        reply = self.client.indices.get_mapping(
+            index=",".join(names),
+            params={"filter_path": "*.mappings._meta", "ignore_unavailable": "true"},
+            request_timeout=self.timeout_s,
+        )
+        return _metas_from_reply(reply)
+
     def put_template(self, name: str, body: dict) -> None:
         self.client.indices.put_index_template(name=name, body=body, request_timeout=self.timeout_s)
 
@@ -311,6 +398,21 @@ def _template_from_reply(reply: Any, name: str) -> dict | None:
         if entry.get("name") == name:
             return entry.get("index_template") or {}
     return None
+
+
+def _templates_from_reply(reply: Any) -> dict[str, dict]:
+    return {
+        entry["name"]: entry.get("index_template") or {}
+        for entry in (reply or {}).get("index_templates", [])
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+    }
+
+
+def _metas_from_reply(reply: Any) -> dict[str, Any]:
+    """{index: its mapping's _meta} from a filtered get-mapping reply (indices without one drop out)."""
+    if not isinstance(reply, dict):
+        return {}
+    return {name: (body.get("mappings") or {}).get("_meta") for name, body in reply.items() if isinstance(body, dict)}
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -451,20 +553,26 @@ class SearchSink:
 
     # -- templates
     def ensure_templates(self) -> None:
-        """Create (or upgrade, when include/ has a newer ``version``) the three index templates.
+        """Create (or upgrade, when include/ has a newer ``version`` or the installed one lacks
+        the index marker) the three index templates, never touching what is not ours.
 
-        One read per template; nothing more when they are current. Once per sink instance.
+        One read of the store's templates; nothing more when they are current. Once per sink
+        instance. Raises ``StoreNotOwnedError`` naming the foreign template or indices.
         """
         if self._templates_ready:
             return
+        installed = self._call("reading the index templates", self._api.all_templates)
         for field_name, filename in TEMPLATE_FILES:
             prefix = getattr(self.settings, field_name)
             body = load_template(filename, prefix)
             name = template_name(prefix)
-            existing = self._call(f"reading index template {name!r}", lambda: self._api.get_template(name))
+            self._refuse_foreign(field_name, prefix, name, installed)
+            existing = installed.get(name)
             wanted = body.get("version")
-            if existing is not None and (wanted is None or (existing.get("version") or 0) >= wanted):
+            if existing is not None and self._is_current(existing, wanted):
                 continue
+            if existing is None:
+                self._refuse_unmarked_indices(field_name, prefix)
             log.info(
                 "%s: %s index template %r for %s-*",
                 self.store_name,
@@ -474,6 +582,58 @@ class SearchSink:
             )
             self._call(f"writing index template {name!r}", lambda: self._api.put_template(name, body))
         self._templates_ready = True
+
+    @staticmethod
+    def _is_current(existing: dict, wanted: int | None) -> bool:
+        marked = is_marked(((existing.get("template") or {}).get("mappings") or {}).get("_meta"))
+        return marked and (wanted is None or (existing.get("version") or 0) >= wanted)
+
+    def _refuse_foreign(self, field_name: str, prefix: str, name: str, installed: dict[str, dict]) -> None:
+        ours = installed.get(name)
+        if ours is not None and not is_marked(ours.get("_meta")):
+            raise StoreNotOwnedError(
+                f"{self.store_name}: index template {name!r} exists but was not installed by kafka-monitor "
+                f"(no _meta.{MANAGED_BY_KEY}: {MANAGED_BY}); refusing to overwrite it. Choose another "
+                f"store.{field_name} than {prefix!r}, or delete that template if it is a leftover"
+            )
+        for other, template in sorted(installed.items()):
+            if other == name or is_marked(template.get("_meta")):
+                continue
+            covering = covers_our_indices(template.get("index_patterns"), prefix)
+            if covering:
+                raise StoreNotOwnedError(
+                    f"{self.store_name}: index template {other!r} (patterns {', '.join(covering)}) is not "
+                    f"kafka-monitor's and covers the indices of store.{field_name} {prefix!r}: installing "
+                    f"ours would change how its indices are mapped. Choose another store.{field_name}"
+                )
+
+    def _refuse_unmarked_indices(self, field_name: str, prefix: str) -> None:
+        names = self._call(f"listing indices {prefix}-*", lambda: self._api.index_names(f"{prefix}-*"))
+        pattern = re.compile(re.escape(prefix) + _DAILY_SUFFIX)
+        daily = sorted(n for n in names if pattern.fullmatch(n))
+        if not daily:
+            return
+        marks = self._markers(daily)
+        foreign = [n for n in daily if not marks.get(n)]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise StoreNotOwnedError(
+                f"{self.store_name}: indices {shown} have the daily names of store.{field_name} {prefix!r} "
+                f"but no _meta.{MANAGED_BY_KEY}: {MANAGED_BY} in their mappings; refusing to install a "
+                f"template that would change how such indices are mapped. Choose another store.{field_name}, "
+                f"or, if they are kafka-monitor's from before the marker, adopt them with "
+                f'PUT {prefix}-*/_mapping {{"_meta": {{"{MANAGED_BY_KEY}": "{MANAGED_BY}"}}}}'
+            )
+
+    def _markers(self, names: Sequence[str]) -> dict[str, bool]:
+        """{index: carries our marker}, read back from the store (one request per batch)."""
+        marks: dict[str, bool] = {}
+        for start in range(0, len(names), MARKER_BATCH):
+            batch = list(names[start : start + MARKER_BATCH])
+            metas = self._call(f"reading the mappings of {len(batch)} indices", lambda: self._api.mapping_metas(batch))
+            for name in batch:
+                marks[name] = is_marked(metas.get(name))
+        return marks
 
     # -- indexing
     def index(self, docs: Sequence[Doc], *, refresh: bool = False) -> BulkReport:
@@ -544,6 +704,7 @@ class SearchSink:
                 status, reason = self._item_outcome(item, result, report)
                 if status is not None and 200 <= status < 300:
                     report.indexed += 1
+                    report.confirmed_ids.add(item.doc.id)
                 elif status is not None and _is_retryable_status(status):
                     again.append((item, reason))
                 else:
@@ -554,6 +715,7 @@ class SearchSink:
             if item_retries >= self.settings.max_retries:
                 for _, reason in again:
                     report.failed += 1
+                    report.failed_transient += 1
                     report.note(f"{reason} (after {item_retries} retries)")
                 return
             item_retries += 1
@@ -613,20 +775,25 @@ class SearchSink:
 
     # -- retention
     def delete_expired(self, now: datetime) -> list[str]:
-        """Delete the daily indices of the three prefixes older than ``retention_days``.
+        """Delete the daily indices of the three prefixes older than ``retention_days`` that
+        carry kafka-monitor's marker.
 
         An index for day D is deleted once D ended ``retention_days`` or more ago, i.e. when
         D < (now - retention_days).date(). Only names ``<prefix>-YYYY.MM.DD`` with a real
-        date are considered; anything else is left alone. Returns the deleted names, sorted.
+        date are considered, and of those only indices whose mapping ``_meta`` says
+        ``managed_by: kafka-monitor`` (read back per index just before): anything else is left
+        alone and logged. Returns the deleted names, sorted.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         cutoff: date = (now.astimezone(UTC) - timedelta(days=self.settings.retention_days)).date()
         deleted: list[str] = []
+        foreign: list[str] = []
         for field_name, _ in TEMPLATE_FILES:
             prefix = getattr(self.settings, field_name)
             pattern = re.compile(re.escape(prefix) + _DAILY_SUFFIX)
             names = self._call(f"listing indices {prefix}-*", lambda: self._api.index_names(f"{prefix}-*"))
+            expired: list[str] = []
             for name in sorted(names):
                 match = pattern.fullmatch(name)
                 if not match:
@@ -635,10 +802,27 @@ class SearchSink:
                     day = date(*(int(part) for part in match.groups()))
                 except ValueError:
                     continue  # e.g. 2026.13.45: not one of ours
-                if day >= cutoff:
+                if day < cutoff:
+                    expired.append(name)
+            if not expired:
+                continue
+            marks = self._markers(expired)
+            for name in expired:
+                if not marks[name]:
+                    foreign.append(name)
                     continue
                 if self._call(f"deleting index {name!r}", lambda: self._api.delete_index(name)):
                     deleted.append(name)
+        if foreign:
+            log.warning(
+                "%s: retention left %d expired indices alone: they do not carry _meta.%s: %s in their "
+                "mappings (not written by kafka-monitor, or from before the marker): %s",
+                self.store_name,
+                len(foreign),
+                MANAGED_BY_KEY,
+                MANAGED_BY,
+                ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else ""),
+            )
         if deleted:
             log.info("%s: retention %d days: deleted %s", self.store_name, self.settings.retention_days, deleted)
         return sorted(deleted)
