@@ -35,4 +35,5 @@ pytest_plugins = [
     "fixtures.aws",
     "fixtures.jvm",
     "fixtures.airflow",
+    "fixtures.receivers",
 ]
