@@ -1,0 +1,428 @@
+"""Alerts end to end, in process, over consecutive scheduled minutes (no real waiting): the
+real store (osmem), the real SMTP and webhook receivers, Airflow's apprise and smtp notifiers,
+and, where lag is collected, the real sshd and stand-in MirrorMaker host on the live broker.
+
+The verdicts come from topic summaries as the evaluator (issue 10) writes them: same index,
+same deterministic id, with ``status`` and friends added (``verdict`` below).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+from fixtures.receivers import RECEIVER_PASSWORD, RECEIVER_USER
+
+from kafka_monitor import tasks
+from kafka_monitor.config.schema import StoreSettings
+from kafka_monitor.store.documents import LAG_DOC_SUMMARY, Doc, daily_index, doc_id, iso
+from kafka_monitor.store.sink import SearchSink
+from sandbox.search import find_documents
+from sandbox.sshd import SshServer
+
+T0 = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+MM, GROUP = "mm-1", "oasis-group"
+TOPICS = ["topic-orders", "topic-clicks"]
+STORE_CONN, SSH_CONN, HOOK_CONN, MAIL_CONN = "alerts_store", "alerts_ssh", "alerts_hook", "alerts_mail"
+RECIPIENT = "ops@example.org"
+KIBANA = "http://127.0.0.1:5601/app/dashboards#/view/kafka-monitor-mirrormaker-lag"
+AIRFLOW_UI = "http://127.0.0.1:8080"
+
+
+def minute(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+class Alerting:
+    """The configuration, connections and helpers one scenario uses."""
+
+    def __init__(self, tmp_path, monkeypatch, store, webhook, smtp, mirrormaker: dict | None = None, **alerts):
+        self.store, self.webhook, self.smtp = store, webhook, smtp
+        self.monkeypatch = monkeypatch
+        for key, value in store.connection_env(STORE_CONN, "opensearch").items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{HOOK_CONN.upper()}", json.dumps(webhook.apprise_connection("/alerts")))
+        monkeypatch.setenv(f"AIRFLOW_CONN_{MAIL_CONN.upper()}", json.dumps(smtp.airflow_connection()))
+        self.mirrormaker = mirrormaker or {
+            "name": MM,
+            "ssh_conn_id": SSH_CONN,
+            "kafka_home": "/opt/kafka",
+            "bootstrap_servers": ["127.0.0.1:9092"],
+            "group": GROUP,
+            "topics": TOPICS,
+        }
+        self.config = {
+            "store": {"kind": "opensearch", "conn_id": STORE_CONN, "initial_backoff_s": 0.01, "max_backoff_s": 0.05},
+            "mirrormakers": [self.mirrormaker],
+            "alerts": {
+                "resolve_after_minutes": 3,
+                "unknown_after_minutes": 3,
+                "max_attempts": 5,
+                "kibana_url": KIBANA,
+                "airflow_url": AIRFLOW_UI,
+                "channels": [
+                    {"kind": "apprise", "conn_id": HOOK_CONN, "name": "webhook", "body": "json"},
+                    {"kind": "smtp", "conn_id": MAIL_CONN, "name": "mail", "to": [RECIPIENT]},
+                ],
+                **alerts,
+            },
+        }
+        self.path = tmp_path / "kafka_monitor.yaml"
+        self.path.write_text(yaml.safe_dump(self.config))
+        self.settings = StoreSettings.model_validate(self.config["store"])
+        self.sink = SearchSink(store.opensearch_client(), self.settings)
+        self.reports: list[dict] = []
+
+    # -- what issue 10 writes: the topic summary with its verdict
+    def verdict(self, n: int, topic: str, status: str, **fields: Any) -> None:
+        stamp = iso(minute(n))
+        doc_id_ = doc_id(LAG_DOC_SUMMARY, MM, GROUP, topic, stamp)
+        index = daily_index(self.settings.lag_index, minute(n))
+        existing = find_documents(
+            self.store.opensearch_client(),
+            f"{self.settings.lag_index}-*",
+            {"doc_type": LAG_DOC_SUMMARY, "topic": topic, "@timestamp": stamp},
+        )
+        source = (
+            existing[0]
+            if existing
+            else {
+                "@timestamp": stamp,
+                "doc_type": LAG_DOC_SUMMARY,
+                "mirrormaker": MM,
+                "group": GROUP,
+                "topic": topic,
+                "partition_count": 18,
+                "total_lag": 0,
+                "max_lag": 0,
+                "run_id": f"scheduled__{stamp}",
+            }
+        )
+        bad = status != "ok"
+        source.update(
+            status=status,
+            status_reason=fields.pop("status_reason", f"{status} on 3 partitions" if bad else "all partitions ok"),
+            status_counts=fields.pop("status_counts", {status: 3, "ok": 15} if bad else {"ok": 18}),
+            max_lag_seconds=fields.pop("max_lag_seconds", 420.0 if bad else 0.0),
+            eta_seconds=fields.pop("eta_seconds", None if bad else 0.0),
+            **fields,
+        )
+        self.sink.index([Doc(index, doc_id_, source)], refresh=True)
+
+    def minute_of_verdicts(self, n: int, **statuses: str) -> None:
+        for topic in TOPICS:
+            self.verdict(n, topic, statuses.get(topic.replace("topic-", ""), "ok"))
+
+    def evaluate(self, n: int) -> dict:
+        report = tasks.evaluate_alerts(str(self.path), minute=minute(n))
+        self.reports.append(report)
+        return report
+
+    # -- what the receivers got
+    def webhook_events(self) -> list[tuple[str, str, str]]:
+        out = []
+        for request in self.webhook.received("/alerts"):
+            payload = json.loads(request.json()["message"])
+            out.append(
+                (
+                    payload["kind"],
+                    payload["subject"].get("topic") or payload["subject"].get("dag_id"),
+                    payload["status"],
+                )
+            )
+        return out
+
+    def mail_events(self) -> list[tuple[str, str]]:
+        return [(m.header("X-Kafka-Monitor-Kind"), m.subject) for m in self.smtp.received()]
+
+    def incident(self, track: str, topic: str) -> dict:
+        (doc,) = find_documents(
+            self.store.opensearch_client(), "kafka-monitor-incidents-state", {"track": track, "subject.topic": topic}
+        )
+        return doc
+
+
+@pytest.fixture
+def alerting(tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver):
+    return Alerting(tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver)
+
+
+def test_warn_stop_ok_gives_one_open_one_escalation_one_resolve_per_receiver(alerting):
+    a = alerting
+    a.minute_of_verdicts(0)
+    a.evaluate(0)
+    a.minute_of_verdicts(1, orders="warn")
+    a.evaluate(1)
+    a.evaluate(1)  # the task retried within its minute
+    a.minute_of_verdicts(2, orders="stop")
+    a.evaluate(2)
+    # A flapping partition inside resolve_after_minutes (3): ok, warn, ok, warn.
+    for n, status in zip(range(3, 7), ["ok", "warn", "ok", "warn"]):
+        a.minute_of_verdicts(n, orders=status)
+        a.evaluate(n)
+    for n in (7, 8):
+        a.minute_of_verdicts(n)
+        a.evaluate(n)
+    assert a.webhook_events() == [("open", "topic-orders", "warn"), ("escalate", "topic-orders", "stop")]
+    a.minute_of_verdicts(9)
+    a.evaluate(9)
+    a.evaluate(2)  # an old minute run again (a cleared task, a second scheduler)
+    a.evaluate(9)  # and the last one
+    a.minute_of_verdicts(10)
+    a.evaluate(10)
+
+    expected = [
+        ("open", "topic-orders", "warn"),
+        ("escalate", "topic-orders", "stop"),
+        ("resolve", "topic-orders", "ok"),
+    ]
+    assert a.webhook_events() == expected
+    mails = a.mail_events()
+    assert [kind for kind, _ in mails] == ["open", "escalate", "resolve"]
+    assert mails[0][1] == "[kafka-monitor] OPEN WARN: mm-1/oasis-group/topic-orders - warn on 3 partitions"
+    assert all(m.rcpt_tos == [RECIPIENT] and m.authenticated_as == RECEIVER_USER for m in a.smtp.received())
+
+    incident = a.incident("lag", "topic-orders")
+    assert (incident["state"], incident["opened_at"], incident["resolved_at"]) == (
+        "resolved",
+        iso(minute(1)),
+        iso(minute(9)),
+    )
+    assert incident["last_notified_kind"] == "resolve" and incident["outbox"] == []
+    assert incident["could_not_notify"] is False
+    assert a.incident("lag", "topic-clicks")["state"] == "quiet"
+    # Each delivered notification is in the history, once.
+    history = find_documents(
+        a.store.opensearch_client(), "kafka-monitor-incidents-2026.11.22", {"doc_type": "notification"}
+    )
+    assert sorted(h["kind"] for h in history) == ["escalate", "open", "resolve"]
+
+
+def test_the_message_says_what_happened_with_links(alerting):
+    a = alerting
+    a.verdict(
+        1,
+        "topic-orders",
+        "stop",
+        status_reason="committed offsets unchanged for 6 minutes",
+        status_counts={"stop": 4, "ok": 14},
+        total_lag=5120,
+        max_lag=900,
+        max_lag_seconds=3725.0,
+    )
+    a.evaluate(1)
+    (request,) = a.webhook.received("/alerts")
+    payload = json.loads(request.json()["message"])
+    assert payload["status_counts"] == {"stop": 4, "ok": 14}
+    assert (payload["total_lag"], payload["max_lag"], payload["max_lag_seconds"]) == (5120, 900, 3725.0)
+    assert payload["opened_at"] == iso(minute(1)) and payload["reason"] == "committed offsets unchanged for 6 minutes"
+    assert payload["links"]["kibana"].startswith(KIBANA + "?") and "topic-orders" in payload["links"]["kibana"]
+    assert payload["links"]["airflow_run"] == (
+        f"{AIRFLOW_UI}/dags/kafka_monitor/runs/scheduled__2026-11-22T11%3A01%3A00Z"
+    )
+    (mail,) = a.smtp.received()
+    text = mail.text()
+    for line in (
+        "Status:         stop",
+        "Partitions:     18 (ok: 14, stop: 4)",
+        "Total lag:      5120 messages",
+        "Max lag time:   1 h 2 min",
+        "Since:          2026-11-22T11:01:00Z",
+    ):
+        assert line in text, line
+
+
+def test_a_webhook_down_two_minutes_gets_the_pending_notification_once_late(alerting):
+    a = alerting
+    a.webhook.down()
+    a.minute_of_verdicts(1, orders="warn")
+    r1 = a.evaluate(1)
+    a.minute_of_verdicts(2, orders="warn")
+    r2 = a.evaluate(2)
+    assert (r1["channels_down"], r2["channels_down"]) == (["webhook"], ["webhook"])
+    assert [k for k, _ in a.mail_events()] == ["open"]  # the other channel was not held up
+    pending = a.incident("lag", "topic-orders")["outbox"]
+    assert [n["kind"] for n in pending] == ["open"] and pending[0]["deliveries"]["webhook"]["attempts"] == 2
+
+    a.webhook.up()
+    a.minute_of_verdicts(3, orders="warn")
+    a.evaluate(3)
+    a.minute_of_verdicts(4, orders="warn")
+    a.evaluate(4)
+    assert a.webhook_events() == [("open", "topic-orders", "warn")]
+    payload = json.loads(a.webhook.received("/alerts")[0].json()["message"])
+    assert payload["minute"] == iso(minute(1)) and payload["late_minutes"] == 2
+    assert [k for k, _ in a.mail_events()] == ["open"]
+    assert a.incident("lag", "topic-orders")["outbox"] == []
+
+
+def test_a_channel_down_too_long_is_given_up_and_the_incident_says_so(alerting, caplog):
+    a = alerting
+    a.webhook.fail_with(503)
+    for n in range(1, 7):  # max_attempts 5
+        a.minute_of_verdicts(n, orders="warn")
+        a.evaluate(n)
+    incident = a.incident("lag", "topic-orders")
+    assert incident["could_not_notify"] is True and incident["outbox"] == []
+    (undelivered,) = incident["undelivered"]
+    assert (undelivered["channel"], undelivered["kind"], undelivered["attempts"]) == ("webhook", "open", 5)
+    assert "could not be reached" in undelivered["last_error"] or "refused" in undelivered["last_error"]
+    assert len(a.webhook.received("/alerts", accepted_only=False)) == 5  # one attempt a minute, bounded
+    assert [k for k, _ in a.mail_events()] == ["open"]
+    assert "gave up notifying webhook" in caplog.text
+
+
+@pytest.fixture
+def own_sshd(tmp_path):
+    server = SshServer(tmp_path / "own-sshd").start()
+    yield server
+    server.stop()
+
+
+def test_sshd_down_three_minutes_opens_one_lag_unknown_incident_resolved_when_it_is_back(
+    tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver, mm_host, own_sshd
+):
+    topic = mm_host.topics[0]
+    mm = mm_host.mirrormaker_config(MM, SSH_CONN, connect_s=3, command_s=15, kill_grace_s=2, tool_timeout_ms=5000)
+    mm["topics"] = [topic]
+    a = Alerting(tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver, mirrormaker=mm)
+    plan = tasks.plan_lag(str(a.path))
+
+    def collect(n: int) -> bool:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{SSH_CONN.upper()}", json.dumps(own_sshd.airflow_connection(SSH_CONN)))
+        try:
+            tasks.collect_lag(**plan[0], minute=minute(n), run_id=f"scheduled__{iso(minute(n))}", try_number=1)
+            return True
+        except Exception:  # noqa: BLE001 - the failed collection is the point; its status doc says why
+            return False
+
+    assert collect(0)
+    a.evaluate(0)
+    own_sshd.process.stop()  # sshd down
+    for n in (1, 2):
+        assert not collect(n)
+        a.evaluate(n)
+    assert a.webhook_events() == [] and a.mail_events() == []
+    assert not collect(3)
+    a.evaluate(3)
+    assert a.webhook_events() == [("open", topic, "error")]
+    ((kind, title),) = a.mail_events()
+    assert title == f"[kafka-monitor] OPEN: lag of {MM}/{GROUP}/{topic} unknown for 3 minutes: ssh_connect_failed"
+    assert not collect(4)
+    a.evaluate(4)  # still down: nothing more
+    own_sshd.start()  # back (on a new port; the connection follows)
+    assert collect(5)
+    a.evaluate(5)
+    assert a.webhook_events() == [("open", topic, "error"), ("resolve", topic, "ok")]
+    assert [k for k, _ in a.mail_events()] == ["open", "resolve"]
+    assert a.incident("collection", topic)["state"] == "resolved"
+    # The summaries have no verdict yet (issue 10 adds it): the lag track stays quiet.
+    assert a.incident("lag", topic)["state"] == "quiet"
+
+
+def test_no_run_at_all_counts_as_unknown_too(alerting):
+    a = alerting
+    for n in range(1, 4):  # nothing collected, not even a status document
+        a.evaluate(n)
+    titles = sorted(t for _, t in a.mail_events())
+    assert titles == [
+        f"[kafka-monitor] OPEN: lag of {MM}/{GROUP}/{t} unknown for 3 minutes: no_data" for t in sorted(TOPICS)
+    ]
+
+
+def test_no_channel_secret_reaches_logs_xcom_documents_or_messages(alerting, caplog):
+    a = alerting
+    caplog.set_level(logging.DEBUG)
+    a.minute_of_verdicts(1, orders="warn")
+    a.evaluate(1)
+    a.webhook.down()
+    a.minute_of_verdicts(2, orders="stop")
+    a.evaluate(2)
+    a.webhook.up()
+    a.minute_of_verdicts(3, orders="stop")
+    a.evaluate(3)
+    a.smtp.stop()
+    try:
+        a.minute_of_verdicts(4, orders="ok")
+        a.evaluate(4)
+    finally:
+        a.smtp.start()
+    # The secrets were used: both receivers demand them.
+    assert a.webhook.received("/alerts") and a.smtp.received()
+
+    everything = {
+        "task logs": caplog.text,
+        "XCom": json.dumps(a.reports),
+        "documents": json.dumps(a.store.request("POST", "/kafka-monitor-incidents-*/_search", {"size": 1000})),
+        "webhook bodies": " ".join(r.body.decode() for r in a.webhook.received(accepted_only=False)),
+        "mails": " ".join(m.raw.decode(errors="replace") for m in a.smtp.received()),
+    }
+    for where, text in everything.items():
+        assert RECEIVER_PASSWORD not in text, where
+    assert "Pw-4lerts" not in caplog.text
+
+
+def test_the_dag_callbacks_open_one_incident_for_failing_runs_and_resolve_it(alerting, monkeypatch):
+    a = alerting
+    monkeypatch.setenv("KAFKA_MONITOR_CONFIG", str(a.path))
+
+    class Run:
+        def __init__(self, n):
+            self.run_id = f"scheduled__{iso(minute(n))}"
+            self.run_after = minute(n)
+
+    for n in (1, 2, 3):  # three failed runs in a row: one message
+        tasks.notify_dag_run({"dag_run": Run(n), "logical_date": minute(n), "reason": "task_failure"}, failed=True)
+    tasks.notify_dag_run({"dag_run": Run(4), "logical_date": minute(4), "reason": "timed_out"}, failed=True)
+    tasks.notify_dag_run({"dag_run": Run(5), "logical_date": minute(5)}, failed=False)
+    tasks.notify_dag_run({"dag_run": Run(6), "logical_date": minute(6)}, failed=False)
+    assert a.webhook_events() == [("open", "kafka_monitor", "failed"), ("resolve", "kafka_monitor", "ok")]
+    assert [t for _, t in a.mail_events()] == [
+        "[kafka-monitor] OPEN: DAG kafka_monitor run failed",
+        "[kafka-monitor] RESOLVED: DAG kafka_monitor runs succeed again",
+    ]
+
+
+def test_an_invalid_alerts_section_names_the_field(tmp_path):
+    from kafka_monitor.config.schema import parse_config
+    from kafka_monitor.errors import ConfigError
+
+    base = {
+        "store": {"kind": "opensearch", "conn_id": "s"},
+        "mirrormakers": [
+            {
+                "name": "mm",
+                "ssh_conn_id": "c",
+                "kafka_home": "/k",
+                "bootstrap_servers": ["h:1"],
+                "group": "g",
+                "topics": ["t"],
+            }
+        ],
+    }
+    cases = [
+        ({"channels": [{"kind": "smtp", "conn_id": "m"}]}, "alerts.channels[0]: to: an smtp channel needs"),
+        ({"channels": [{"kind": "slack", "conn_id": "m"}]}, "alerts.channels[0].kind:"),
+        (
+            {"channels": [{"kind": "apprise", "conn_id": "m", "password": "x"}]},
+            "alerts.channels[0].password: unknown field",
+        ),
+        ({"threshold": "stop", "channels": [{"kind": "apprise", "conn_id": "m"}]}, "alerts.threshold:"),
+        ({"channels": []}, "alerts.channels:"),
+        (
+            {"channels": [{"kind": "apprise", "conn_id": "m"}, {"kind": "apprise", "conn_id": "m"}]},
+            "repeated: apprise-m",
+        ),
+        (
+            {"resolve_after_minutes": 0, "channels": [{"kind": "apprise", "conn_id": "m"}]},
+            "alerts.resolve_after_minutes:",
+        ),
+    ]
+    for alerts, message in cases:
+        with pytest.raises(ConfigError) as caught:
+            parse_config({**base, "alerts": alerts}, "test.yaml")
+        assert message in str(caught.value), (alerts, str(caught.value))
