@@ -483,4 +483,9 @@ def cli_check_config(path: str | None, out, err) -> int:
     print(f"  jmx targets: {len(config.jmx.targets)}", file=out)
     print(f"  store: {config.store.kind} via {config.store.conn_id}", file=out)
     print(f"  cloudwatch dashboard: {'on' if config.cloudwatch and config.cloudwatch.enabled else 'off'}", file=out)
+    if config.alerts and config.alerts.enabled:
+        channels = ", ".join(f"{c.channel_id} ({c.kind} via {c.conn_id})" for c in config.alerts.channels)
+        print(f"  alerts: threshold {config.alerts.threshold}, channels {channels}", file=out)
+    else:
+        print("  alerts: off", file=out)
     return 0
