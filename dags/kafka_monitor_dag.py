@@ -12,7 +12,8 @@ observable tasks:
   document per partition plus a per-topic summary into the lag index, and a status document.
 - **snapshot_jmx** — one mapped task per JMX target (label: the target name): all of a
   target's preset beans in one bounded jmxquery call, into the JMX index.
-- **evaluate_alerts** — after the lag tasks (even when some failed): opens, escalates and
+- **evaluate_alerts** — after the lag tasks (a teardown: it runs even when some failed, and
+  leaves the run's state to them): opens, escalates and
   resolves incidents from the verdicts and delivers them through Airflow notifiers
   (`alerts:` in the configuration; see docs/alerts.md). Failed runs reach the same channels
   through the DAG callbacks.
@@ -120,13 +121,15 @@ def kafka_monitor():
             now=pendulum.now("UTC"), minute=tasks.scheduled_minute(context), run_id=context["run_id"]
         )
 
-    @task(trigger_rule="all_done", execution_timeout=timedelta(seconds=40))
+    @task(execution_timeout=timedelta(seconds=40))
     def evaluate_alerts() -> dict:
         from kafka_monitor import tasks
 
         return tasks.evaluate_alerts(minute=tasks.scheduled_minute(get_current_context()))
 
-    collect_lag.expand_kwargs(plan_lag()) >> evaluate_alerts()
+    # A teardown runs when its upstream is done, failed or not, and unlike an all_done task it
+    # does not decide the run's state: a failed collection still fails the run.
+    collect_lag.expand_kwargs(plan_lag()) >> evaluate_alerts().as_teardown()
     snapshot_jmx.expand_kwargs(plan_jmx())
     sync_dashboard()
 
