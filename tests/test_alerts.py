@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -426,3 +427,56 @@ def test_an_invalid_alerts_section_names_the_field(tmp_path):
         with pytest.raises(ConfigError) as caught:
             parse_config({**base, "alerts": alerts}, "test.yaml")
         assert message in str(caught.value), (alerts, str(caught.value))
+
+
+def test_group_scope_opens_one_incident_for_the_group_with_its_worst_topic(
+    tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver
+):
+    a = Alerting(tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver, scope="group")
+    a.verdict(1, "topic-orders", "warn", total_lag=100, max_lag=40)
+    a.verdict(1, "topic-clicks", "stop", total_lag=50, max_lag=50, status_reason="no commit for 6 minutes")
+    a.evaluate(1)
+    a.verdict(2, "topic-orders", "stop")
+    a.verdict(2, "topic-clicks", "stop")
+    a.evaluate(2)  # still stop: nothing new
+    for n in (3, 4, 5):
+        a.minute_of_verdicts(n)
+        a.evaluate(n)
+    posts = [json.loads(r.json()["message"]) for r in a.webhook.received("/alerts")]
+    assert [(p["kind"], p["status"], p["subject"]) for p in posts] == [
+        ("open", "stop", {"mirrormaker": MM, "group": GROUP}),
+        ("resolve", "ok", {"mirrormaker": MM, "group": GROUP}),
+    ]
+    opened = posts[0]
+    assert opened["reason"] == "topic-clicks: no commit for 6 minutes"
+    assert opened["topics_by_status"] == {"stop": ["topic-clicks"], "warn": ["topic-orders"]}
+    assert (opened["total_lag"], opened["max_lag"], opened["partition_count"]) == (150, 50, 36)
+    assert opened["status_counts"] == {"ok": 30, "stop": 3, "warn": 3}
+    assert 'group:"oasis-group"' in urllib.parse.unquote(opened["links"]["kibana"])
+    assert (
+        a.mail_events()[0][1] == "[kafka-monitor] OPEN STOP: mm-1/oasis-group - topic-clicks: no commit for 6 minutes"
+    )
+
+
+def test_a_verdict_alerts_do_not_know_is_logged_not_guessed(alerting, caplog):
+    a = alerting
+    a.verdict(1, "topic-orders", "on_fire")
+    a.evaluate(1)
+    assert a.webhook.received() == [] and a.smtp.received() == []
+    assert "verdict 'on_fire' is not one alerts know" in caplog.text
+
+
+def test_sending_stops_when_the_minute_budget_is_spent_and_resumes_next_minute(alerting, monkeypatch):
+    from kafka_monitor.alerts import evaluate
+
+    a = alerting
+    monkeypatch.setattr(evaluate, "DELIVERY_BUDGET_S", -1.0)
+    a.minute_of_verdicts(1, orders="warn")
+    report = a.evaluate(1)
+    assert report["deferred"] == 2 and report["delivered"] == 0 and report["pending"] == 1
+    pending = a.incident("lag", "topic-orders")["outbox"][0]
+    assert {ch: d["attempts"] for ch, d in pending["deliveries"].items()} == {"webhook": 0, "mail": 0}
+    monkeypatch.setattr(evaluate, "DELIVERY_BUDGET_S", 25.0)
+    a.minute_of_verdicts(2, orders="warn")
+    assert a.evaluate(2)["delivered"] == 2
+    assert a.webhook_events() == [("open", "topic-orders", "warn")] and len(a.mail_events()) == 1

@@ -17,6 +17,7 @@ once); nothing else is ever sent twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 STATE_SUFFIX = "state"
 DAG_ID = "kafka_monitor"
+# Sending stops after this long in one evaluation (the task has 40 s; slow SMTP servers
+# should also get a small `timeout` extra on their connection).
+DELIVERY_BUDGET_S = 25.0
 
 
 @dataclass
@@ -46,6 +50,7 @@ class AlertReport:
     failed_attempts: int = 0
     gave_up: int = 0
     channels_down: list[str] = field(default_factory=list)
+    deferred: int = 0  # sends left for the next minute when the delivery budget ran out
     open_incidents: int = 0
     pending: int = 0
 
@@ -88,9 +93,18 @@ def policies(settings: AlertSettings) -> dict[str, inc.Policy]:
 def lag_observation(summary: dict[str, Any] | None) -> inc.Observation:
     """The evaluator's verdict, if the summary has one (``unknown`` and no status: none)."""
     status = (summary or {}).get("status")
-    if status is None or status not in inc.SEVERITY or status == "unknown":
+    if status is None or status == "unknown":
         return inc.Observation(None)
     assert summary is not None
+    if status not in inc.SEVERITY:
+        log.warning(
+            "%s/%s: verdict %r is not one alerts know (%s); no verdict this minute",
+            summary.get("mirrormaker"),
+            summary.get("topic"),
+            status,
+            ", ".join(sorted(inc.SEVERITY)),
+        )
+        return inc.Observation(None)
     facts = {
         "reason": summary.get("status_reason"),
         "status_counts": summary.get("status_counts"),
@@ -118,6 +132,39 @@ def collection_observation(summary: dict[str, Any] | None, status_doc: dict[str,
     if summary is not None or (status_doc is not None and status_doc.get("status") == "ok"):
         return inc.Observation("ok", {"run_id_of_event": (summary or status_doc or {}).get("run_id")})
     return inc.Observation("error", {"error_kind": "no_data", "error_message": "no summary and no status document"})
+
+
+def group_observation(by_topic: dict[str, inc.Observation], track: str) -> inc.Observation:
+    """A consumer group's minute (``scope: group``): its worst topic, with the sums of all."""
+    judged = {t: o for t, o in by_topic.items() if o.severity is not None}
+    if not judged:
+        return inc.Observation(None)
+    worst_topic, worst = max(judged.items(), key=lambda item: (item[1].severity or 0, item[0]))
+    facts = dict(worst.facts)
+    by_status: dict[str, list[str]] = {}
+    for topic, observation in sorted(judged.items()):
+        by_status.setdefault(str(observation.status), []).append(topic)
+    facts["topics_by_status"] = by_status
+    if track == inc.TRACK_COLLECTION:
+        return inc.Observation(worst.status, facts)
+    if worst.facts.get("reason"):
+        facts["reason"] = f"{worst_topic}: {worst.facts['reason']}"
+    counts: dict[str, int] = {}
+    for observation in judged.values():
+        for status, n in (observation.facts.get("status_counts") or {}).items():
+            counts[status] = counts.get(status, 0) + int(n)
+    facts["status_counts"] = counts or None
+
+    def combine(name: str, how) -> Any:
+        values = [o.facts.get(name) for o in judged.values() if o.facts.get(name) is not None]
+        return how(values) if values else None
+
+    facts["partition_count"] = combine("partition_count", sum)
+    facts["total_lag"] = combine("total_lag", sum)
+    facts["max_lag"] = combine("max_lag", max)
+    facts["max_lag_seconds"] = combine("max_lag_seconds", max)
+    facts["eta_seconds"] = combine("eta_seconds", max)
+    return inc.Observation(worst.status, facts)
 
 
 # --------------------------------------------------------------------------- the store
@@ -180,8 +227,14 @@ def deliver(
     minute: datetime,
     report: AlertReport,
     sender: Sender = send,
+    budget_s: float | None = None,
 ) -> list[tuple[inc.Incident, inc.Notification]]:
-    """Send what each incident has queued; return the notifications now settled."""
+    """Send what each incident has queued; return the notifications now settled.
+
+    Sending stops when ``budget_s`` is spent (slow channels): what is left stays queued, with
+    no attempt counted, for the next minute."""
+    budget_s = DELIVERY_BUDGET_S if budget_s is None else budget_s
+    deadline = time.monotonic() + budget_s
     channels = {c.channel_id: c for c in settings.channels}
     down: set[str] = set()
     kibana = settings.kibana_url or (config.cloudwatch.kibana_url if config.cloudwatch else None)
@@ -199,6 +252,9 @@ def deliver(
                     continue
                 if channel_id in down:
                     break  # already failed this minute: no more attempts, order kept
+                if time.monotonic() > deadline:
+                    report.deferred += 1
+                    break
                 message = render(
                     kind=notification.kind,
                     track=incident.track,
@@ -252,6 +308,10 @@ def deliver(
                 log.info("notified %s: %s", channel_id, message.title)
         settled.extend((incident, n) for n in inc.settle(incident))
     report.channels_down = sorted(down)
+    if report.deferred:
+        log.warning(
+            "delivery took over %.0f s: %d notifications deferred to the next minute", budget_s, report.deferred
+        )
     return settled
 
 
@@ -268,7 +328,43 @@ def _airflow_base_url() -> str | None:
 
 
 def subjects_of(config: MonitorConfig) -> list[dict[str, str]]:
+    """The topics of every MirrorMaker host (collected one by one, judged one by one)."""
     return [{"mirrormaker": mm.name, "group": mm.group, "topic": t} for mm in config.mirrormakers for t in mm.topics]
+
+
+def _observations(
+    subjects: list[dict[str, str]], summaries: dict, statuses: dict, scope: str
+) -> list[tuple[str, dict[str, str], inc.Observation]]:
+    """(track, subject, observation) for every incident subject of the minute."""
+    per_topic: list[tuple[dict[str, str], inc.Observation, inc.Observation]] = []
+    for subject in subjects:
+        found = (subject["mirrormaker"], subject["group"], subject["topic"])
+        per_topic.append(
+            (
+                subject,
+                lag_observation(summaries.get(found)),
+                collection_observation(summaries.get(found), statuses.get(found)),
+            )
+        )
+    if scope == "topic":
+        return [(inc.TRACK_LAG, s, lag) for s, lag, _ in per_topic] + [
+            (inc.TRACK_COLLECTION, s, collected) for s, _, collected in per_topic
+        ]
+    groups: dict[tuple[str, str], list[tuple[dict[str, str], inc.Observation, inc.Observation]]] = {}
+    for entry in per_topic:
+        groups.setdefault((entry[0]["mirrormaker"], entry[0]["group"]), []).append(entry)
+    out: list[tuple[str, dict[str, str], inc.Observation]] = []
+    for (mirrormaker, group), entries in groups.items():
+        subject = {"mirrormaker": mirrormaker, "group": group}
+        out.append((inc.TRACK_LAG, subject, group_observation({s["topic"]: o for s, o, _ in entries}, inc.TRACK_LAG)))
+        out.append(
+            (
+                inc.TRACK_COLLECTION,
+                subject,
+                group_observation({s["topic"]: o for s, _, o in entries}, inc.TRACK_COLLECTION),
+            )
+        )
+    return out
 
 
 def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime, sender: Sender = send) -> AlertReport:
@@ -294,21 +390,16 @@ def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime
             sink, daily_index(config.store.status_index, minute), minute, {"source": "lag"}, 2 * len(subjects)
         )
     }
-    tracks = [(inc.TRACK_LAG, s) for s in subjects] + [(inc.TRACK_COLLECTION, s) for s in subjects]
+    observed = _observations(subjects, summaries, statuses, settings.scope)
     dag_subject = {"dag_id": DAG_ID}
-    keys = [inc.incident_key(t, s) for t, s in tracks] + [inc.incident_key(inc.TRACK_DAG, dag_subject)]
+    keys = [inc.incident_key(t, s) for t, s, _ in observed] + [inc.incident_key(inc.TRACK_DAG, dag_subject)]
     stored = read_incidents(sink, config, keys)
     before = {k: i.to_source() for k, i in stored.items()}
 
     current: list[inc.Incident] = []
-    for track, subject in tracks:
+    for track, subject, observation in observed:
         key = inc.incident_key(track, subject)
         incident = stored.get(key) or inc.Incident(track=track, subject=subject)
-        found = (subject["mirrormaker"], subject["group"], subject["topic"])
-        if track == inc.TRACK_LAG:
-            observation = lag_observation(summaries.get(found))
-        else:
-            observation = collection_observation(summaries.get(found), statuses.get(found))
         queued = inc.advance(incident, observation, minute, rules[track], channel_ids)
         if queued is not None:
             report.queued[queued.kind] = report.queued.get(queued.kind, 0) + 1

@@ -70,9 +70,12 @@ def _rison_string(value: str) -> str:
 
 def kibana_link(base: str | None, subject: dict[str, str]) -> str | None:
     """The Kibana dashboard, filtered to the subject (a KQL query in the app state)."""
-    if not base or "topic" not in subject:
+    if not base or "mirrormaker" not in subject:
         return None
-    kql = f'mirrormaker:"{subject["mirrormaker"]}" and topic:"{subject["topic"]}"'
+    if "topic" in subject:
+        kql = f'mirrormaker:"{subject["mirrormaker"]}" and topic:"{subject["topic"]}"'
+    else:
+        kql = f'mirrormaker:"{subject["mirrormaker"]}" and group:"{subject["group"]}"'
     state = f"(query:(language:kuery,query:{_rison_string(kql)}))"
     glue = "&" if "?" in base.split("#")[-1] else "?"
     return f"{base}{glue}_g=(time:(from:now-6h,to:now))&_a={urllib.parse.quote(state, safe='():,')}"
@@ -100,7 +103,7 @@ def render(
     if track == "dag":
         label = subject.get("dag_id", "?")
     else:
-        label = f"{subject.get('mirrormaker')}/{subject.get('group')}/{subject.get('topic')}"
+        label = "/".join(subject[k] for k in ("mirrormaker", "group", "topic") if k in subject)
     late = None
     if delivered_minute is not None:
         queued = datetime.fromisoformat(minute.replace("Z", "+00:00"))
@@ -120,6 +123,7 @@ def render(
         "resolved_at": None,
         "run_id_of_event": None,
         "failed_tasks": None,
+        "topics_by_status": None,
         **facts,
         "kind": kind,
         "kind_label": KIND_LABELS.get(kind, kind.upper()),

@@ -334,6 +334,7 @@ class AlertSettings(StrictModel):
     """Incidents from the lag verdicts and the collections, and where they are notified."""
 
     enabled: bool = True
+    scope: Literal["topic", "group"] = "topic"  # one incident per topic, or per (host, group)
     threshold: Literal["warn", "error"] = "warn"  # error: stall, stop, rewind, unassigned
     open_after_minutes: int = Field(1, ge=1, le=60)
     resolve_after_minutes: int = Field(3, ge=1, le=1440)
