@@ -335,7 +335,7 @@ def test_no_run_at_all_counts_as_unknown_too(alerting):
     ]
 
 
-def test_no_channel_secret_reaches_logs_xcom_documents_or_messages(alerting, caplog):
+def test_no_channel_secret_reaches_logs_xcom_documents_or_messages(alerting, caplog, capfd):
     a = alerting
     caplog.set_level(logging.DEBUG)
     a.minute_of_verdicts(1, orders="warn")
@@ -348,23 +348,32 @@ def test_no_channel_secret_reaches_logs_xcom_documents_or_messages(alerting, cap
     a.evaluate(3)
     a.smtp.stop()
     try:
-        a.minute_of_verdicts(4, orders="ok")
-        a.evaluate(4)
+        for n in (4, 5, 6):  # resolved at 6, with the SMTP server down
+            a.minute_of_verdicts(n)
+            a.evaluate(n)
     finally:
         a.smtp.start()
-    # The secrets were used: both receivers demand them.
-    assert a.webhook.received("/alerts") and a.smtp.received()
+    a.minute_of_verdicts(7)
+    a.evaluate(7)
+    # The secrets were used (both receivers demand them), and every message arrived.
+    assert [k for k, _, _ in a.webhook_events()] == ["open", "escalate", "resolve"]
+    assert [k for k, _ in a.mail_events()] == ["open", "escalate", "resolve"]
 
+    out, err = capfd.readouterr()
+    logs = caplog.text + out + err  # records through logging, and what the libraries print themselves
     everything = {
-        "task logs": caplog.text,
+        "task logs": logs,
         "XCom": json.dumps(a.reports),
         "documents": json.dumps(a.store.request("POST", "/kafka-monitor-incidents-*/_search", {"size": 1000})),
         "webhook bodies": " ".join(r.body.decode() for r in a.webhook.received(accepted_only=False)),
         "mails": " ".join(m.raw.decode(errors="replace") for m in a.smtp.received()),
     }
+    # The logs checked hold the notifiers' own lines, the failures included.
+    assert "Notifying 1 service(s)" in logs and "error occurred sending JSON notification" in logs
+    assert "ConnectionRefusedError" in logs  # the SMTP server that was down
     for where, text in everything.items():
         assert RECEIVER_PASSWORD not in text, where
-    assert "Pw-4lerts" not in caplog.text
+    assert "Pw-4lerts" not in logs
 
 
 def test_the_dag_callbacks_open_one_incident_for_failing_runs_and_resolve_it(alerting, monkeypatch):
