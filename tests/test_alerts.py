@@ -489,3 +489,39 @@ def test_sending_stops_when_the_minute_budget_is_spent_and_resumes_next_minute(a
     a.minute_of_verdicts(2, orders="warn")
     assert a.evaluate(2)["delivered"] == 2
     assert a.webhook_events() == [("open", "topic-orders", "warn")] and len(a.mail_events()) == 1
+
+
+def test_the_evaluators_severity_wins_over_the_status(alerting):
+    # A lag in seconds above the critical bound: status warn, severity error -> an escalation.
+    a = alerting
+    a.verdict(1, "topic-orders", "warn", severity="warn")
+    a.evaluate(1)
+    a.verdict(2, "topic-orders", "warn", severity="error", status_reason="lag_seconds_above_critical")
+    a.evaluate(2)
+    assert a.webhook_events() == [("open", "topic-orders", "warn"), ("escalate", "topic-orders", "warn")]
+    assert (
+        a.mail_events()[1][1]
+        == "[kafka-monitor] ESCALATED WARN: mm-1/oasis-group/topic-orders - lag seconds above critical"
+    )
+
+
+def test_a_summary_the_evaluator_marked_collection_failed_counts_as_not_collected(alerting):
+    a = alerting
+    for n in (1, 2, 3):
+        # As issue 10 writes a failed minute: status unknown, reason collection_failed:<kind>.
+        a.verdict(n, "topic-orders", "unknown", status_reason="collection_failed:ssh_auth_failed")
+        a.verdict(n, "topic-clicks", "ok")
+        a.evaluate(n)
+    assert a.webhook_events() == [("open", "topic-orders", "error")]
+    assert a.mail_events()[0][1].endswith("unknown for 3 minutes: ssh_auth_failed")
+    assert a.incident("lag", "topic-orders")["state"] == "quiet"  # unknown is no verdict
+
+
+def test_partitions_by_status_leave_out_the_empty_ones(alerting):
+    a = alerting
+    counts = {"ok": 14, "no_offset": 0, "warn": 0, "unknown": 0, "rewind": 0, "stall": 1, "stop": 3, "unassigned": 0}
+    a.verdict(1, "topic-orders", "stop", status_counts=counts, worst_partition=7)
+    a.evaluate(1)
+    text = a.smtp.received()[0].text()
+    assert "Partitions:     18 (ok: 14, stall: 1, stop: 3)" in text
+    assert "Reason:         stop on 3 partitions (partition 7)" in text

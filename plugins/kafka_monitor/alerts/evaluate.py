@@ -37,6 +37,8 @@ DAG_ID = "kafka_monitor"
 # Sending stops after this long in one evaluation (the task has 40 s; slow SMTP servers
 # should also get a small `timeout` extra on their connection).
 DELIVERY_BUDGET_S = 25.0
+# The evaluator marks the summary of a minute whose collection failed with this reason prefix.
+COLLECTION_FAILED = "collection_failed:"
 
 
 @dataclass
@@ -108,6 +110,7 @@ def lag_observation(summary: dict[str, Any] | None) -> inc.Observation:
     facts = {
         "reason": summary.get("status_reason"),
         "status_counts": summary.get("status_counts"),
+        "worst_partition": summary.get("worst_partition"),
         "partition_count": summary.get("partition_count"),
         "total_lag": summary.get("total_lag"),
         "max_lag": summary.get("max_lag"),
@@ -115,7 +118,8 @@ def lag_observation(summary: dict[str, Any] | None) -> inc.Observation:
         "eta_seconds": summary.get("eta_seconds"),
         "run_id_of_event": summary.get("run_id"),
     }
-    return inc.Observation(status, facts)
+    level = summary.get("severity")
+    return inc.Observation(status, facts, level if level in inc.SEVERITY_LEVELS else None)
 
 
 def collection_observation(summary: dict[str, Any] | None, status_doc: dict[str, Any] | None) -> inc.Observation:
@@ -127,6 +131,15 @@ def collection_observation(summary: dict[str, Any] | None, status_doc: dict[str,
                 "error_kind": status_doc.get("error_kind") or "error",
                 "error_message": (status_doc.get("error_message") or "")[:500] or None,
                 "run_id_of_event": status_doc.get("run_id"),
+            },
+        )
+    reason = str((summary or {}).get("status_reason") or "")
+    if reason.startswith(COLLECTION_FAILED):  # the evaluator's summary of a failed minute
+        return inc.Observation(
+            "error",
+            {
+                "error_kind": reason[len(COLLECTION_FAILED) :] or "error",
+                "run_id_of_event": (summary or {}).get("run_id"),
             },
         )
     if summary is not None or (status_doc is not None and status_doc.get("status") == "ok"):
@@ -147,6 +160,7 @@ def group_observation(by_topic: dict[str, inc.Observation], track: str) -> inc.O
     facts["topics_by_status"] = by_status
     if track == inc.TRACK_COLLECTION:
         return inc.Observation(worst.status, facts)
+    facts.pop("worst_partition", None)
     if worst.facts.get("reason"):
         facts["reason"] = f"{worst_topic}: {worst.facts['reason']}"
     counts: dict[str, int] = {}
@@ -164,7 +178,7 @@ def group_observation(by_topic: dict[str, inc.Observation], track: str) -> inc.O
     facts["max_lag"] = combine("max_lag", max)
     facts["max_lag_seconds"] = combine("max_lag_seconds", max)
     facts["eta_seconds"] = combine("eta_seconds", max)
-    return inc.Observation(worst.status, facts)
+    return inc.Observation(worst.status, facts, worst.level)
 
 
 # --------------------------------------------------------------------------- the store

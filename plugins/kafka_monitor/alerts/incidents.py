@@ -23,11 +23,13 @@ from typing import Any
 
 from kafka_monitor.store.documents import doc_id, iso
 
-# Severity of each verdict. ``unknown`` in a topic summary (the evaluator could not judge yet)
-# is no verdict at all: it neither opens nor resolves anything. Burrow never notifies NOTFOUND.
+# Severity of each verdict (the evaluator's own ``severity`` field wins when a summary has one:
+# a lag in seconds above its critical bound makes a ``warn`` an error). ``unknown`` in a topic
+# summary (the evaluator could not judge) is no verdict at all: it neither opens nor resolves
+# anything. Burrow never notifies NOTFOUND either.
 SEVERITY = {
     "ok": 0,
-    "no_offset": 1,
+    "no_offset": 2,
     "warn": 2,
     "stall": 3,
     "stop": 3,
@@ -60,17 +62,23 @@ class Policy:
     escalate: bool = True  # notify again when the severity rises above what was notified
 
 
+SEVERITY_LEVELS = {"ok": 0, "warn": 2, "error": 3}
+
+
 @dataclass(frozen=True)
 class Observation:
     """One minute of one subject. ``status`` None: no verdict this minute (nothing changes)."""
 
     status: str | None
     facts: dict[str, Any] = field(default_factory=dict)  # what a message shows (reason, lags, ...)
+    level: str | None = None  # the evaluator's severity (ok, warn, error), when it gave one
 
     @property
     def severity(self) -> int | None:
         if self.status is None:
             return None
+        if self.level in SEVERITY_LEVELS:
+            return SEVERITY_LEVELS[self.level]
         return SEVERITY.get(self.status)
 
 

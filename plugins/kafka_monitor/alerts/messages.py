@@ -124,6 +124,7 @@ def render(
         "run_id_of_event": None,
         "failed_tasks": None,
         "topics_by_status": None,
+        "worst_partition": None,
         **facts,
         "kind": kind,
         "kind_label": KIND_LABELS.get(kind, kind.upper()),
