@@ -525,3 +525,14 @@ def test_partitions_by_status_leave_out_the_empty_ones(alerting):
     text = a.smtp.received()[0].text()
     assert "Partitions:     18 (ok: 14, stall: 1, stop: 3)" in text
     assert "Reason:         stop on 3 partitions (partition 7)" in text
+
+
+def test_retention_keeps_the_live_incidents_and_drops_old_history(alerting):
+    a = alerting
+    a.verdict(1, "topic-orders", "warn")
+    a.evaluate(1)
+    a.sink.index([Doc("kafka-monitor-incidents-2026.10.01", "old", {"doc_type": "notification"})], refresh=True)
+    deleted = a.sink.delete_expired(datetime(2026, 11, 30, tzinfo=UTC))
+    assert "kafka-monitor-incidents-2026.10.01" in deleted
+    assert "kafka-monitor-incidents-state" not in deleted
+    assert a.incident("lag", "topic-orders")["state"] == "open"
