@@ -536,3 +536,64 @@ def test_retention_keeps_the_live_incidents_and_drops_old_history(alerting):
     assert "kafka-monitor-incidents-2026.10.01" in deleted
     assert "kafka-monitor-incidents-state" not in deleted
     assert a.incident("lag", "topic-orders")["state"] == "open"
+
+
+def test_a_jmx_target_and_the_dashboard_failing_three_minutes_take_the_same_path(
+    tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver
+):
+    from kafka_monitor.store.documents import status_document
+
+    a = Alerting(tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver)
+    a.config["jmx"] = {"targets": [{"name": "broker-1", "component": "kafka_broker", "address": "127.0.0.1:9999"}]}
+    a.config["cloudwatch"] = {
+        "region": "ap-northeast-2",
+        "msk_cluster_name": "oasis-msk",
+        "broker_ids": [1],
+        "mirrormaker_instance_ids": ["i-0a1b2c3d4e5f60718"],
+    }
+    a.path.write_text(yaml.safe_dump(a.config))
+
+    def outcome(n: int, source: str, subject: dict, error: str | None) -> Doc:
+        return status_document(
+            index_prefix="kafka-monitor-status",
+            minute=minute(n),
+            source=source,
+            subject=subject,
+            status="error" if error else "ok",
+            duration_ms=1.0,
+            row_count=0,
+            error_kind=error,
+            error_message=f"{error} (test)" if error else None,
+            collected_at=minute(n),
+        )
+
+    for n, broken in enumerate([True, True, True, False], start=1):
+        a.minute_of_verdicts(n)
+        a.sink.index(
+            [
+                outcome(
+                    n,
+                    "jmx",
+                    {"target": "broker-1", "component": "kafka_broker"},
+                    "target_unreachable" if broken else None,
+                ),
+                outcome(
+                    n, "cloudwatch", {"dashboard": "kafka-monitor-all-in-one"}, "aws_throttled" if broken else None
+                ),
+            ],
+            refresh=True,
+        )
+        a.evaluate(n)
+    assert sorted(t for _, t in a.mail_events()) == [
+        "[kafka-monitor] OPEN: CloudWatch dashboard kafka-monitor-all-in-one not synced for 3 minutes: aws_throttled",
+        "[kafka-monitor] OPEN: JMX target broker-1 (kafka_broker) not read for 3 minutes: target_unreachable",
+        "[kafka-monitor] RESOLVED: CloudWatch dashboard kafka-monitor-all-in-one is synced again",
+        "[kafka-monitor] RESOLVED: JMX target broker-1 (kafka_broker) is read again",
+    ]
+    posts = [json.loads(r.json()["message"]) for r in a.webhook.received("/alerts")]
+    assert sorted((p["track"], p["kind"]) for p in posts) == [
+        ("dashboard", "open"),
+        ("dashboard", "resolve"),
+        ("jmx", "open"),
+        ("jmx", "resolve"),
+    ]

@@ -39,6 +39,7 @@ DAG_ID = "kafka_monitor"
 DELIVERY_BUDGET_S = 25.0
 # The evaluator marks the summary of a minute whose collection failed with this reason prefix.
 COLLECTION_FAILED = "collection_failed:"
+SOURCES = ("lag", "jmx", "cloudwatch")  # the status documents read
 
 
 @dataclass
@@ -73,6 +74,21 @@ def policies(settings: AlertSettings) -> dict[str, inc.Policy]:
             escalate=True,
         ),
         inc.TRACK_COLLECTION: inc.Policy(
+            threshold=inc.SEVERITY["error"],
+            open_after_minutes=settings.unknown_after_minutes,
+            resolve_after_minutes=settings.unknown_resolve_after_minutes,
+            remind_minutes=settings.remind_minutes,
+            escalate=False,
+        ),
+        # A JMX target not read, the dashboard not synced: the same path as a topic's lag.
+        inc.TRACK_JMX: inc.Policy(
+            threshold=inc.SEVERITY["error"],
+            open_after_minutes=settings.unknown_after_minutes,
+            resolve_after_minutes=settings.unknown_resolve_after_minutes,
+            remind_minutes=settings.remind_minutes,
+            escalate=False,
+        ),
+        inc.TRACK_DASHBOARD: inc.Policy(
             threshold=inc.SEVERITY["error"],
             open_after_minutes=settings.unknown_after_minutes,
             resolve_after_minutes=settings.unknown_resolve_after_minutes,
@@ -398,13 +414,32 @@ def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime
             sink, daily_index(config.store.lag_index, minute), minute, {"doc_type": LAG_DOC_SUMMARY}, 2 * len(subjects)
         )
     }
-    statuses = {
-        (d.get("mirrormaker"), d.get("group"), d.get("topic")): d
-        for d in _minute_docs(
-            sink, daily_index(config.store.status_index, minute), minute, {"source": "lag"}, 2 * len(subjects)
-        )
-    }
+    targets = config.jmx.targets if settings.watch_jmx else []
+    dashboard = (
+        config.cloudwatch if settings.watch_dashboard and config.cloudwatch and config.cloudwatch.enabled else None
+    )
+    statuses: dict[tuple, dict] = {}
+    status_budget = 2 * (len(subjects) + len(targets) + 1)
+    status_query = {"bool": {"filter": [{"term": {"@timestamp": iso(minute)}}, {"terms": {"source": list(SOURCES)}}]}}
+    for d in sink.search(
+        daily_index(config.store.status_index, minute), status_query, size=min(status_budget, MAX_SEARCH_SIZE)
+    ):
+        if d.get("source") == "lag":
+            statuses[(d.get("mirrormaker"), d.get("group"), d.get("topic"))] = d
+        elif d.get("source") == "jmx":
+            statuses[("jmx", d.get("target"))] = d
+        elif d.get("source") == "cloudwatch":
+            statuses[("cloudwatch", d.get("dashboard"))] = d
     observed = _observations(subjects, summaries, statuses, settings.scope)
+    for target in targets:
+        found = statuses.get(("jmx", target.name))
+        subject = {"target": target.name, "component": target.component}
+        observed.append((inc.TRACK_JMX, subject, collection_observation(None, found)))
+    if dashboard is not None:
+        found = statuses.get(("cloudwatch", dashboard.dashboard_name))
+        observed.append(
+            (inc.TRACK_DASHBOARD, {"dashboard": dashboard.dashboard_name}, collection_observation(None, found))
+        )
     dag_subject = {"dag_id": DAG_ID}
     keys = [inc.incident_key(t, s) for t, s, _ in observed] + [inc.incident_key(inc.TRACK_DAG, dag_subject)]
     stored = read_incidents(sink, config, keys)

@@ -4,6 +4,7 @@ One ``Incident`` per (track, subject). A track is what is judged:
 
 - ``lag``: the evaluator's verdict of a topic (ok, warn, stall, stop, rewind, unassigned, ...);
 - ``collection``: whether the topic's lag could be collected at all ("silence is a failure");
+- ``jmx`` / ``dashboard``: whether a JMX target was read, the CloudWatch dashboard synced;
 - ``dag``: whether the monitor's own runs succeed.
 
 ``advance`` takes the incident and one minute's ``Observation`` and returns the incident with at
@@ -44,6 +45,8 @@ MAX_UNDELIVERED_KEPT = 20
 TRACK_LAG = "lag"
 TRACK_COLLECTION = "collection"
 TRACK_DAG = "dag"
+TRACK_JMX = "jmx"  # a JMX target could not be read
+TRACK_DASHBOARD = "dashboard"  # the CloudWatch dashboard could not be synced
 
 KIND_OPEN = "open"
 KIND_ESCALATE = "escalate"

@@ -102,6 +102,10 @@ def render(
 ) -> Message:
     if track == "dag":
         label = subject.get("dag_id", "?")
+    elif track == "jmx":
+        label = f"{subject.get('target')} ({subject.get('component')})"
+    elif track == "dashboard":
+        label = str(subject.get("dashboard"))
     else:
         label = "/".join(subject[k] for k in ("mirrormaker", "group", "topic") if k in subject)
     late = None

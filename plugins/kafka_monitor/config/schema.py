@@ -343,6 +343,8 @@ class AlertSettings(StrictModel):
     unknown_resolve_after_minutes: int = Field(1, ge=1, le=1440)
     max_attempts: int = Field(10, ge=1, le=1000)  # per notification and channel, one a minute
     notify_dag_failures: bool = True  # failed or overrunning kafka_monitor runs
+    watch_jmx: bool = True  # a JMX target not read for unknown_after_minutes: an incident
+    watch_dashboard: bool = True  # the CloudWatch dashboard not synced for unknown_after_minutes
     kibana_url: Annotated[str, AfterValidator(check_http_url)] | None = None  # default: cloudwatch.kibana_url
     airflow_url: Annotated[str, AfterValidator(check_http_url)] | None = None  # the UI, for run links
     channels: Annotated[list[AlertChannel], Field(min_length=1)]
