@@ -12,7 +12,7 @@ observable tasks:
   document per partition plus a per-topic summary into the lag index, and a status document.
 - **snapshot_jmx** — one mapped task per JMX target (label: the target name): all of a
   target's preset beans in one bounded jmxquery call, into the JMX index.
-- **evaluate_alerts** — after the lag tasks (a teardown: it runs even when some failed, and
+- **evaluate_alerts** — after the lag, JMX and dashboard tasks (a teardown: it runs even when some failed, and
   leaves the run's state to them): opens, escalates and
   resolves incidents from the verdicts and delivers them through Airflow notifiers
   (`alerts:` in the configuration; see docs/alerts.md). Failed runs reach the same channels
@@ -127,11 +127,12 @@ def kafka_monitor():
 
         return tasks.evaluate_alerts(minute=tasks.scheduled_minute(get_current_context()))
 
+    lag = collect_lag.expand_kwargs(plan_lag())
+    jmx = snapshot_jmx.expand_kwargs(plan_jmx())
+    dashboard = sync_dashboard()
     # A teardown runs when its upstream is done, failed or not, and unlike an all_done task it
     # does not decide the run's state: a failed collection still fails the run.
-    collect_lag.expand_kwargs(plan_lag()) >> evaluate_alerts().as_teardown()
-    snapshot_jmx.expand_kwargs(plan_jmx())
-    sync_dashboard()
+    [lag, jmx, dashboard] >> evaluate_alerts().as_teardown()
 
 
 kafka_monitor()
