@@ -110,3 +110,24 @@ def test_the_incident_survives_its_document():
     assert again.to_source() == incident.to_source()
     assert inc.advance(again, inc.Observation("ok"), T0 + timedelta(minutes=2), LAG, CHANNELS) is None
     assert again.good_streak == 1
+
+
+def test_routes_send_by_severity_and_topic_and_close_only_where_it_was_heard():
+    routes = [
+        inc.Route("chat"),
+        inc.Route("pager", min_severity=inc.THRESHOLDS["error"]),
+        inc.Route("orders-team", topics=frozenset({"orders"})),
+    ]
+    incident = inc.Incident(track=inc.TRACK_LAG, subject=SUBJECT)
+    sent = []
+    for i, status in enumerate(["warn", "stop", "ok", "ok", "ok", "warn", "ok", "ok", "ok"]):
+        queued = inc.advance(incident, inc.Observation(status), T0 + timedelta(minutes=i), LAG, routes)
+        if queued is not None:
+            sent.append((queued.kind, sorted(queued.deliveries)))
+    assert sent == [
+        ("open", ["chat"]),
+        ("escalate", ["chat", "pager"]),
+        ("resolve", ["chat", "pager"]),
+        ("open", ["chat"]),  # a new incident: the pager only hears of it if it escalates
+        ("resolve", ["chat"]),
+    ]

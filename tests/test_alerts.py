@@ -597,3 +597,16 @@ def test_a_jmx_target_and_the_dashboard_failing_three_minutes_take_the_same_path
         ("jmx", "open"),
         ("jmx", "resolve"),
     ]
+
+
+def test_a_channel_with_an_error_threshold_hears_of_the_escalation_and_its_close_only(
+    tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver
+):
+    a = Alerting(tmp_path, monkeypatch, store, webhook_receiver, smtp_receiver)
+    a.config["alerts"]["channels"][1]["threshold"] = "error"  # mail pages on errors only
+    a.path.write_text(yaml.safe_dump(a.config))
+    for n, status in enumerate(["warn", "warn", "stop", "ok", "ok", "ok"], start=1):
+        a.minute_of_verdicts(n, orders=status)
+        a.evaluate(n)
+    assert [k for k, _, _ in a.webhook_events()] == ["open", "escalate", "resolve"]
+    assert [k for k, _ in a.mail_events()] == ["escalate", "resolve"]

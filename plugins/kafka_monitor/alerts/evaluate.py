@@ -64,6 +64,17 @@ class AlertReport:
 # --------------------------------------------------------------------------- policies
 
 
+def routes(settings: AlertSettings) -> list[inc.Route]:
+    return [
+        inc.Route(
+            c.channel_id,
+            inc.THRESHOLDS[c.threshold] if c.threshold else 0,
+            frozenset(c.topics) if c.topics is not None else None,
+        )
+        for c in settings.channels
+    ]
+
+
 def policies(settings: AlertSettings) -> dict[str, inc.Policy]:
     return {
         inc.TRACK_LAG: inc.Policy(
@@ -405,7 +416,7 @@ def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime
     subjects = subjects_of(config)
     report.subjects = len(subjects)
     rules = policies(settings)
-    channel_ids = [c.channel_id for c in settings.channels]
+    channel_routes = routes(settings)
     sink.ensure_templates()
 
     summaries = {
@@ -449,7 +460,7 @@ def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime
     for track, subject, observation in observed:
         key = inc.incident_key(track, subject)
         incident = stored.get(key) or inc.Incident(track=track, subject=subject)
-        queued = inc.advance(incident, observation, minute, rules[track], channel_ids)
+        queued = inc.advance(incident, observation, minute, rules[track], channel_routes)
         if queued is not None:
             report.queued[queued.kind] = report.queued.get(queued.kind, 0) + 1
             log.info("%s incident of %s: %s (%s)", track, _label(subject), queued.kind, queued.status)
@@ -495,9 +506,7 @@ def record_dag_run(
         "failed" if failed else "ok",
         {"reason": reason, "run_id_of_event": run_id, "failed_tasks": failed_tasks or None},
     )
-    queued = inc.advance(
-        incident, observation, minute, policies(settings)[inc.TRACK_DAG], [c.channel_id for c in settings.channels]
-    )
+    queued = inc.advance(incident, observation, minute, policies(settings)[inc.TRACK_DAG], routes(settings))
     if queued is not None:
         report.queued[queued.kind] = 1
     if before == incident.to_source():

@@ -85,6 +85,23 @@ class Observation:
         return SEVERITY.get(self.status)
 
 
+@dataclass(frozen=True)
+class Route:
+    """Which notifications a channel gets: from ``min_severity`` up, for ``topics`` (None: all)."""
+
+    channel: str
+    min_severity: int = 0
+    topics: frozenset[str] | None = None
+
+    def takes(self, subject: dict[str, str], severity: int) -> bool:
+        if self.topics is not None and subject.get("topic") not in self.topics:
+            return False
+        return severity >= self.min_severity
+
+
+Channels = list[str] | list[Route]
+
+
 @dataclass
 class Delivery:
     attempts: int = 0
@@ -135,6 +152,7 @@ class Incident:
     outbox: list[Notification] = field(default_factory=list)
     undelivered: list[dict[str, Any]] = field(default_factory=list)
     could_not_notify: bool = False
+    routed_to: list[str] = field(default_factory=list)  # channels this incident notified so far
 
     # -- identity
     @property
@@ -175,7 +193,7 @@ def _minutes_between(earlier: str, later: datetime) -> float:
 
 
 def advance(
-    incident: Incident, observation: Observation, minute: datetime, policy: Policy, channels: list[str]
+    incident: Incident, observation: Observation, minute: datetime, policy: Policy, channels: Channels
 ) -> Notification | None:
     """Apply one minute to ``incident`` (in place); return the notification queued, if any."""
     stamp = iso(minute)
@@ -205,6 +223,7 @@ def advance(
         incident.resolved_at = None
         incident.peak_severity = severity
         incident.could_not_notify = False
+        incident.routed_to = []
         return _queue(incident, KIND_OPEN, observation, stamp, channels)
 
     # open
@@ -230,7 +249,7 @@ def advance(
     return _queue(incident, KIND_RESOLVE, observation, stamp, channels)
 
 
-def _queue(incident: Incident, kind: str, observation: Observation, stamp: str, channels: list[str]) -> Notification:
+def _queue(incident: Incident, kind: str, observation: Observation, stamp: str, channels: Channels) -> Notification:
     assert incident.incident_id is not None and observation.status is not None
     facts = {
         **observation.facts,
@@ -239,6 +258,13 @@ def _queue(incident: Incident, kind: str, observation: Observation, stamp: str, 
         "opened_at": incident.opened_at,
         "resolved_at": incident.resolved_at,
     }
+    routes = [c if isinstance(c, Route) else Route(c) for c in channels]
+    if kind == KIND_RESOLVE:
+        # The close goes to the channels that heard of the incident, and only to them.
+        chosen = [r.channel for r in routes if r.channel in incident.routed_to]
+    else:
+        chosen = [r.channel for r in routes if r.takes(incident.subject, incident.peak_severity)]
+    incident.routed_to = list(dict.fromkeys([*incident.routed_to, *chosen]))
     notification = Notification(
         id=doc_id(incident.incident_id, kind, stamp),
         kind=kind,
@@ -246,7 +272,7 @@ def _queue(incident: Incident, kind: str, observation: Observation, stamp: str, 
         minute=stamp,
         incident_id=incident.incident_id,
         facts=facts,
-        deliveries={channel: Delivery() for channel in channels},
+        deliveries={channel: Delivery() for channel in chosen},
     )
     incident.outbox.append(notification)
     incident.last_notice_minute = stamp

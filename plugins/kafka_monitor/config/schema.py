@@ -316,6 +316,10 @@ class AlertChannel(StrictModel):
     # the body (for webhooks that parse it). tag: the connection's services to notify.
     body: Literal["text", "json"] = "text"
     tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.,-]{1,100}$")] = "all"
+    # Routing: only incidents that reached this severity (error: stall, stop, rewind, unassigned,
+    # lag unknown, failed runs), and only these topics (other subjects then never come here).
+    threshold: Literal["warn", "error"] | None = None
+    topics: list[Topic] | None = None
 
     @property
     def channel_id(self) -> str:
