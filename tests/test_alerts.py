@@ -476,16 +476,16 @@ def test_a_verdict_alerts_do_not_know_is_logged_not_guessed(alerting, caplog):
 
 
 def test_sending_stops_when_the_minute_budget_is_spent_and_resumes_next_minute(alerting, monkeypatch):
-    from kafka_monitor.alerts import evaluate
+    from kafka_monitor.alerts import delivery
 
     a = alerting
-    monkeypatch.setattr(evaluate, "DELIVERY_BUDGET_S", -1.0)
+    monkeypatch.setattr(delivery, "DELIVERY_BUDGET_S", -1.0)
     a.minute_of_verdicts(1, orders="warn")
     report = a.evaluate(1)
     assert report["deferred"] == 2 and report["delivered"] == 0 and report["pending"] == 1
     pending = a.incident("lag", "topic-orders")["outbox"][0]
     assert {ch: d["attempts"] for ch, d in pending["deliveries"].items()} == {"webhook": 0, "mail": 0}
-    monkeypatch.setattr(evaluate, "DELIVERY_BUDGET_S", 25.0)
+    monkeypatch.setattr(delivery, "DELIVERY_BUDGET_S", 25.0)
     a.minute_of_verdicts(2, orders="warn")
     assert a.evaluate(2)["delivered"] == 2
     assert a.webhook_events() == [("open", "topic-orders", "warn")] and len(a.mail_events()) == 1

@@ -17,15 +17,13 @@ once); nothing else is ever sent twice.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from kafka_monitor.alerts import incidents as inc
-from kafka_monitor.alerts.channels import ChannelError, Sender, send
-from kafka_monitor.alerts.messages import render
+from kafka_monitor.alerts.channels import Sender, send
+from kafka_monitor.alerts.delivery import DAG_ID, AlertReport, deliver
+from kafka_monitor.alerts.observe import collection_observation, observations, subjects_of
 from kafka_monitor.config.schema import AlertSettings, MonitorConfig
 from kafka_monitor.store.documents import LAG_DOC_SUMMARY, Doc, daily_index, iso, minute_of
 from kafka_monitor.store.sink import MAX_SEARCH_SIZE, SearchSink
@@ -33,32 +31,7 @@ from kafka_monitor.store.sink import MAX_SEARCH_SIZE, SearchSink
 log = logging.getLogger(__name__)
 
 STATE_SUFFIX = "state"
-DAG_ID = "kafka_monitor"
-# Sending stops after this long in one evaluation (the task has 40 s; slow SMTP servers
-# should also get a small `timeout` extra on their connection).
-DELIVERY_BUDGET_S = 25.0
-# The evaluator marks the summary of a minute whose collection failed with this reason prefix.
-COLLECTION_FAILED = "collection_failed:"
 SOURCES = ("lag", "jmx", "cloudwatch")  # the status documents read
-
-
-@dataclass
-class AlertReport:
-    """What one evaluation did (returned to XCom: counts only, no secrets, no message text)."""
-
-    minute: str
-    subjects: int = 0
-    queued: dict[str, int] = field(default_factory=dict)  # kind -> count
-    delivered: int = 0
-    failed_attempts: int = 0
-    gave_up: int = 0
-    channels_down: list[str] = field(default_factory=list)
-    deferred: int = 0  # sends left for the next minute when the delivery budget ran out
-    open_incidents: int = 0
-    pending: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 # --------------------------------------------------------------------------- policies
@@ -116,98 +89,6 @@ def policies(settings: AlertSettings) -> dict[str, inc.Policy]:
     }
 
 
-# --------------------------------------------------------------------------- observations
-
-
-def lag_observation(summary: dict[str, Any] | None) -> inc.Observation:
-    """The evaluator's verdict, if the summary has one (``unknown`` and no status: none)."""
-    status = (summary or {}).get("status")
-    if status is None or status == "unknown":
-        return inc.Observation(None)
-    assert summary is not None
-    if status not in inc.SEVERITY:
-        log.warning(
-            "%s/%s: verdict %r is not one alerts know (%s); no verdict this minute",
-            summary.get("mirrormaker"),
-            summary.get("topic"),
-            status,
-            ", ".join(sorted(inc.SEVERITY)),
-        )
-        return inc.Observation(None)
-    facts = {
-        "reason": summary.get("status_reason"),
-        "status_counts": summary.get("status_counts"),
-        "worst_partition": summary.get("worst_partition"),
-        "partition_count": summary.get("partition_count"),
-        "total_lag": summary.get("total_lag"),
-        "max_lag": summary.get("max_lag"),
-        "max_lag_seconds": summary.get("max_lag_seconds"),
-        "eta_seconds": summary.get("eta_seconds"),
-        "run_id_of_event": summary.get("run_id"),
-    }
-    level = summary.get("severity")
-    return inc.Observation(status, facts, level if level in inc.SEVERITY_LEVELS else None)
-
-
-def collection_observation(summary: dict[str, Any] | None, status_doc: dict[str, Any] | None) -> inc.Observation:
-    """Whether the lag was collected this minute: an error status, or nothing at all, is not."""
-    if status_doc is not None and status_doc.get("status") == "error":
-        return inc.Observation(
-            "error",
-            {
-                "error_kind": status_doc.get("error_kind") or "error",
-                "error_message": (status_doc.get("error_message") or "")[:500] or None,
-                "run_id_of_event": status_doc.get("run_id"),
-            },
-        )
-    reason = str((summary or {}).get("status_reason") or "")
-    if reason.startswith(COLLECTION_FAILED):  # the evaluator's summary of a failed minute
-        return inc.Observation(
-            "error",
-            {
-                "error_kind": reason[len(COLLECTION_FAILED) :] or "error",
-                "run_id_of_event": (summary or {}).get("run_id"),
-            },
-        )
-    if summary is not None or (status_doc is not None and status_doc.get("status") == "ok"):
-        return inc.Observation("ok", {"run_id_of_event": (summary or status_doc or {}).get("run_id")})
-    return inc.Observation("error", {"error_kind": "no_data", "error_message": "no summary and no status document"})
-
-
-def group_observation(by_topic: dict[str, inc.Observation], track: str) -> inc.Observation:
-    """A consumer group's minute (``scope: group``): its worst topic, with the sums of all."""
-    judged = {t: o for t, o in by_topic.items() if o.severity is not None}
-    if not judged:
-        return inc.Observation(None)
-    worst_topic, worst = max(judged.items(), key=lambda item: (item[1].severity or 0, item[0]))
-    facts = dict(worst.facts)
-    by_status: dict[str, list[str]] = {}
-    for topic, observation in sorted(judged.items()):
-        by_status.setdefault(str(observation.status), []).append(topic)
-    facts["topics_by_status"] = by_status
-    if track == inc.TRACK_COLLECTION:
-        return inc.Observation(worst.status, facts)
-    facts.pop("worst_partition", None)
-    if worst.facts.get("reason"):
-        facts["reason"] = f"{worst_topic}: {worst.facts['reason']}"
-    counts: dict[str, int] = {}
-    for observation in judged.values():
-        for status, n in (observation.facts.get("status_counts") or {}).items():
-            counts[status] = counts.get(status, 0) + int(n)
-    facts["status_counts"] = counts or None
-
-    def combine(name: str, how) -> Any:
-        values = [o.facts.get(name) for o in judged.values() if o.facts.get(name) is not None]
-        return how(values) if values else None
-
-    facts["partition_count"] = combine("partition_count", sum)
-    facts["total_lag"] = combine("total_lag", sum)
-    facts["max_lag"] = combine("max_lag", max)
-    facts["max_lag_seconds"] = combine("max_lag_seconds", max)
-    facts["eta_seconds"] = combine("eta_seconds", max)
-    return inc.Observation(worst.status, facts, worst.level)
-
-
 # --------------------------------------------------------------------------- the store
 
 
@@ -257,155 +138,7 @@ def write(sink: SearchSink, config: MonitorConfig, incidents: Iterable[inc.Incid
         sink.index(docs, refresh=True)
 
 
-# --------------------------------------------------------------------------- delivery
-
-
-def deliver(
-    incidents: Iterable[inc.Incident],
-    settings: AlertSettings,
-    config: MonitorConfig,
-    *,
-    minute: datetime,
-    report: AlertReport,
-    sender: Sender = send,
-    budget_s: float | None = None,
-) -> list[tuple[inc.Incident, inc.Notification]]:
-    """Send what each incident has queued; return the notifications now settled.
-
-    Sending stops when ``budget_s`` is spent (slow channels): what is left stays queued, with
-    no attempt counted, for the next minute."""
-    budget_s = DELIVERY_BUDGET_S if budget_s is None else budget_s
-    deadline = time.monotonic() + budget_s
-    channels = {c.channel_id: c for c in settings.channels}
-    down: set[str] = set()
-    kibana = settings.kibana_url or (config.cloudwatch.kibana_url if config.cloudwatch else None)
-    airflow_url = settings.airflow_url or _airflow_base_url()
-    settled: list[tuple[inc.Incident, inc.Notification]] = []
-    for incident in incidents:
-        for channel_id, queue in inc.due(incident).items():
-            channel = channels.get(channel_id)
-            for notification in queue:
-                if channel is None:
-                    # The channel was removed from the configuration: nobody to deliver to.
-                    inc.record_attempt(
-                        incident, notification, channel_id, minute=minute, error="channel removed", max_attempts=1
-                    )
-                    continue
-                if channel_id in down:
-                    break  # already failed this minute: no more attempts, order kept
-                if time.monotonic() > deadline:
-                    report.deferred += 1
-                    break
-                message = render(
-                    kind=notification.kind,
-                    track=incident.track,
-                    subject=incident.subject,
-                    facts=notification.facts,
-                    incident_id=notification.incident_id,
-                    minute=notification.minute,
-                    delivered_minute=minute,
-                    kibana_url=kibana,
-                    airflow_url=airflow_url,
-                    dag_id=DAG_ID,
-                )
-                try:
-                    sender(channel, message, notification.kind)
-                except ChannelError as exc:
-                    error = str(exc)
-                    down.add(channel_id)
-                    report.failed_attempts += 1
-                    inc.record_attempt(
-                        incident,
-                        notification,
-                        channel_id,
-                        minute=minute,
-                        error=error,
-                        max_attempts=settings.max_attempts,
-                    )
-                    delivery = notification.deliveries[channel_id]
-                    if delivery.gave_up:
-                        report.gave_up += 1
-                        log.error(
-                            "gave up notifying %s of %s (%s) after %d attempts: %s",
-                            channel_id,
-                            message.title,
-                            notification.id,
-                            delivery.attempts,
-                            error,
-                        )
-                    else:
-                        log.warning(
-                            "%s not delivered (attempt %d of %d, retried next minute): %s",
-                            message.title,
-                            delivery.attempts,
-                            settings.max_attempts,
-                            error,
-                        )
-                    break
-                inc.record_attempt(
-                    incident, notification, channel_id, minute=minute, error=None, max_attempts=settings.max_attempts
-                )
-                report.delivered += 1
-                log.info("notified %s: %s", channel_id, message.title)
-        settled.extend((incident, n) for n in inc.settle(incident))
-    report.channels_down = sorted(down)
-    if report.deferred:
-        log.warning(
-            "delivery took over %.0f s: %d notifications deferred to the next minute", budget_s, report.deferred
-        )
-    return settled
-
-
-def _airflow_base_url() -> str | None:
-    try:
-        from airflow.configuration import conf
-
-        return conf.get("api", "base_url", fallback=None) or None
-    except Exception:  # noqa: BLE001 - outside Airflow: no run links
-        return None
-
-
 # --------------------------------------------------------------------------- one minute
-
-
-def subjects_of(config: MonitorConfig) -> list[dict[str, str]]:
-    """The topics of every MirrorMaker host (collected one by one, judged one by one)."""
-    return [{"mirrormaker": mm.name, "group": mm.group, "topic": t} for mm in config.mirrormakers for t in mm.topics]
-
-
-def _observations(
-    subjects: list[dict[str, str]], summaries: dict, statuses: dict, scope: str
-) -> list[tuple[str, dict[str, str], inc.Observation]]:
-    """(track, subject, observation) for every incident subject of the minute."""
-    per_topic: list[tuple[dict[str, str], inc.Observation, inc.Observation]] = []
-    for subject in subjects:
-        found = (subject["mirrormaker"], subject["group"], subject["topic"])
-        per_topic.append(
-            (
-                subject,
-                lag_observation(summaries.get(found)),
-                collection_observation(summaries.get(found), statuses.get(found)),
-            )
-        )
-    if scope == "topic":
-        return [(inc.TRACK_LAG, s, lag) for s, lag, _ in per_topic] + [
-            (inc.TRACK_COLLECTION, s, collected) for s, _, collected in per_topic
-        ]
-    groups: dict[tuple[str, str], list[tuple[dict[str, str], inc.Observation, inc.Observation]]] = {}
-    for entry in per_topic:
-        groups.setdefault((entry[0]["mirrormaker"], entry[0]["group"]), []).append(entry)
-    out: list[tuple[str, dict[str, str], inc.Observation]] = []
-    for (mirrormaker, group), entries in groups.items():
-        subject = {"mirrormaker": mirrormaker, "group": group}
-        out.append((inc.TRACK_LAG, subject, group_observation({s["topic"]: o for s, o, _ in entries}, inc.TRACK_LAG)))
-        out.append(
-            (
-                inc.TRACK_COLLECTION,
-                subject,
-                group_observation({s["topic"]: o for s, _, o in entries}, inc.TRACK_COLLECTION),
-            )
-        )
-    return out
 
 
 def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime, sender: Sender = send) -> AlertReport:
@@ -441,7 +174,7 @@ def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime
             statuses[("jmx", d.get("target"))] = d
         elif d.get("source") == "cloudwatch":
             statuses[("cloudwatch", d.get("dashboard"))] = d
-    observed = _observations(subjects, summaries, statuses, settings.scope)
+    observed = observations(subjects, summaries, statuses, settings.scope)
     for target in targets:
         found = statuses.get(("jmx", target.name))
         subject = {"target": target.name, "component": target.component}
