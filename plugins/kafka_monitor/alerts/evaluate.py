@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from kafka_monitor.alerts import incidents as inc
 from kafka_monitor.alerts.channels import Sender, send
@@ -104,6 +105,26 @@ def read_incidents(sink: SearchSink, config: MonitorConfig, keys: list[str]) -> 
             incident = inc.Incident.from_source(source)
             found[incident.key] = incident
     return found
+
+
+# What changes every quiet minute and matters to no decision (the streak that counts towards a
+# resolve only matters while an incident is open).
+_VOLATILE = frozenset({"last_minute", "good_streak", "last_status", "last_facts"})
+
+
+def worth_writing(before: dict[str, Any] | None, incident: inc.Incident) -> bool:
+    """Whether the incident document must be written. A healthy subject with nothing open,
+    queued or counting is not rewritten every minute (nor created): a quiet minute is then
+    read-only. Its only loss is ``last_minute``, which guards against applying a minute twice;
+    re-applying a good minute to a quiet incident changes nothing that matters."""
+    after = incident.to_source()
+    if before == after:
+        return False
+    if incident.state == "open" or incident.outbox or incident.bad_streak:
+        return True
+    if before is None:
+        return False
+    return any(before.get(k) != v for k, v in after.items() if k not in _VOLATILE)
 
 
 def _minute_docs(sink: SearchSink, index: str, minute: datetime, terms: dict[str, str], size: int) -> list[dict]:
@@ -202,7 +223,7 @@ def evaluate_minute(config: MonitorConfig, sink: SearchSink, *, minute: datetime
     if dag_incident is not None and dag_incident.outbox:
         current.append(dag_incident)  # a DAG failure message its callback could not deliver
 
-    changed = [i for i in current if before.get(i.key) != i.to_source()]
+    changed = [i for i in current if worth_writing(before.get(i.key), i)]
     write(sink, config, changed, [])  # queued notifications are safe before anything is sent
     settled = deliver([i for i in current if i.outbox], settings, config, minute=minute, report=report, sender=sender)
     write(sink, config, [i for i in current if i.outbox or any(i is s for s, _ in settled)], settled)
