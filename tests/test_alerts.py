@@ -615,3 +615,15 @@ def test_a_channel_with_an_error_threshold_hears_of_the_escalation_and_its_close
         a.evaluate(n)
     assert [k for k, _, _ in a.webhook_events()] == ["open", "escalate", "resolve"]
     assert [k for k, _ in a.mail_events()] == ["escalate", "resolve"]
+
+
+def test_a_dag_callback_with_the_minimal_context_still_alerts(alerting, monkeypatch):
+    # The DAG processor calls with only dag, run_id and reason when no task instance is known.
+    a = alerting
+    monkeypatch.setenv("KAFKA_MONITOR_CONFIG", str(a.path))
+    run_id = f"scheduled__{minute(7).isoformat()}"
+    tasks.notify_dag_run({"dag": None, "run_id": run_id, "reason": "timed_out"}, failed=True)
+    (post,) = [json.loads(r.json()["message"]) for r in a.webhook.received("/alerts")]
+    assert (post["kind"], post["minute"]) == ("open", iso(minute(7)))
+    assert post["title"] == "[kafka-monitor] OPEN: DAG kafka_monitor run took longer than its minute"
+    assert post["links"]["airflow_run"].endswith("/runs/scheduled__2026-11-22T11%3A07%3A00%2B00%3A00")

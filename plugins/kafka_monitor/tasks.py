@@ -277,15 +277,37 @@ def notify_dag_run(context: dict[str, Any], *, failed: bool, config_path: str | 
             return
         dag_run = context.get("dag_run")
         reason = context.get("reason")
+        run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
+        ti = context.get("ti")
         report = record_dag_run(
             config,
             SearchSink.from_settings(config.store),
-            minute=scheduled_minute(context),
+            minute=_callback_minute(context, run_id),
             failed=failed,
-            run_id=getattr(dag_run, "run_id", None) or context.get("run_id"),
+            run_id=run_id,
             reason=str(reason) if reason else None,
+            failed_tasks=[str(ti.task_id)] if failed and getattr(ti, "task_id", None) else None,
         )
         if report.queued:
             log.info("kafka_monitor run %s: %s", "failed" if failed else "succeeded", report.as_dict())
     except Exception:  # noqa: BLE001 - logged with its traceback; the run's own state stands
         log.exception("could not record the kafka_monitor run for alerting")
+
+
+def _callback_minute(context: dict[str, Any], run_id: str | None) -> datetime:
+    """The run's minute. The DAG processor may call with only ``dag``, ``run_id`` and ``reason``
+    (no task instance to build a full context from): then the run id's date, else now."""
+    from datetime import UTC
+
+    from kafka_monitor.store.documents import minute_of
+
+    if context.get("logical_date") or context.get("dag_run") is not None:
+        return scheduled_minute(context)
+    stamp = (run_id or "").rpartition("__")[2]
+    try:
+        parsed = datetime.fromisoformat(stamp)
+        if parsed.tzinfo is not None:
+            return minute_of(parsed)
+    except ValueError:
+        pass
+    return minute_of(datetime.now(UTC))
