@@ -278,7 +278,7 @@ def notify_dag_run(context: dict[str, Any], *, failed: bool, config_path: str | 
         dag_run = context.get("dag_run")
         reason = context.get("reason")
         run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
-        ti = context.get("ti")
+        failed_task = getattr(context.get("ti"), "task_id", None)
         report = record_dag_run(
             config,
             SearchSink.from_settings(config.store),
@@ -286,7 +286,7 @@ def notify_dag_run(context: dict[str, Any], *, failed: bool, config_path: str | 
             failed=failed,
             run_id=run_id,
             reason=str(reason) if reason else None,
-            failed_tasks=[str(ti.task_id)] if failed and getattr(ti, "task_id", None) else None,
+            failed_tasks=[str(failed_task)] if failed and failed_task else None,
         )
         if report.queued:
             log.info("kafka_monitor run %s: %s", "failed" if failed else "succeeded", report.as_dict())
