@@ -73,6 +73,8 @@ def test_a_run_with_a_dead_mirrormaker_alerts_lag_unknown_and_the_failed_run(
         "[kafka-monitor] OPEN: DAG kafka_monitor run failed",
         f"[kafka-monitor] OPEN: lag of mm-dead/{healthy['group']}/{topic} unknown for 1 minutes: ssh_connect_failed",
     ]
+    dag_mail = next(m for m in smtp_receiver.received() if "DAG" in m.subject)
+    assert "Failed tasks:   collect_lag" in dag_mail.text() and "Reason:         task_failure" in dag_mail.text()
     (incident,) = find_documents(store.opensearch_client(), "kafka-monitor-incidents-state", {"track": "dag"})
     assert incident["state"] == "open" and incident["last_notified_kind"] == "open"
     assert "Pw-4lerts" not in output  # the channels' secret is not in the run's logs
