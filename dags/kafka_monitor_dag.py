@@ -12,6 +12,11 @@ observable tasks:
   document per partition plus a per-topic summary into the lag index, and a status document.
 - **snapshot_jmx** — one mapped task per JMX target (label: the target name): all of a
   target's preset beans in one bounded jmxquery call, into the JMX index.
+- **evaluate_alerts** — after the lag, JMX and dashboard tasks (a teardown: it runs even when some failed, and
+  leaves the run's state to them): opens, escalates and
+  resolves incidents from the verdicts and delivers them through Airflow notifiers
+  (`alerts:` in the configuration; see docs/alerts.md). Failed runs reach the same channels
+  through the DAG callbacks.
 - **sync_dashboard** — keeps the CloudWatch dashboard equal to the one rendered from the repo;
   calls AWS only when the definition changed or a drift check is due.
 
@@ -37,6 +42,20 @@ DEFAULT_ARGS = {
 }
 
 
+# DAG-level callbacks as plain functions: a BaseNotifier instance here breaks `airflow dags test`
+# in 3.3.2 (apache/airflow#64649). A run over its minute is failed by dagrun_timeout.
+def _run_failed(context):
+    from kafka_monitor import tasks
+
+    tasks.notify_dag_run(context, failed=True)
+
+
+def _run_succeeded(context):
+    from kafka_monitor import tasks
+
+    tasks.notify_dag_run(context, failed=False)
+
+
 @dag(
     dag_id="kafka_monitor",
     schedule="* * * * *",
@@ -47,6 +66,8 @@ DEFAULT_ARGS = {
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     tags=["kafka", "mirrormaker", "monitoring"],
+    on_failure_callback=_run_failed,
+    on_success_callback=_run_succeeded,
 )
 def kafka_monitor():
     @task(execution_timeout=timedelta(seconds=20))
@@ -100,9 +121,18 @@ def kafka_monitor():
             now=pendulum.now("UTC"), minute=tasks.scheduled_minute(context), run_id=context["run_id"]
         )
 
-    collect_lag.expand_kwargs(plan_lag())
-    snapshot_jmx.expand_kwargs(plan_jmx())
-    sync_dashboard()
+    @task(execution_timeout=timedelta(seconds=40))
+    def evaluate_alerts() -> dict:
+        from kafka_monitor import tasks
+
+        return tasks.evaluate_alerts(minute=tasks.scheduled_minute(get_current_context()))
+
+    lag = collect_lag.expand_kwargs(plan_lag())
+    jmx = snapshot_jmx.expand_kwargs(plan_jmx())
+    dashboard = sync_dashboard()
+    # A teardown runs when its upstream is done, failed or not, and unlike an all_done task it
+    # does not decide the run's state: a failed collection still fails the run.
+    [lag, jmx, dashboard] >> evaluate_alerts().as_teardown()
 
 
 kafka_monitor()

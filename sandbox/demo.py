@@ -6,7 +6,9 @@
 2. runs ``airflow dags test kafka_monitor <this minute>``;
 3. reads the per-topic summaries back from the store and prints them beside the broker's own
    truth (log-end offset minus committed offset, read through the Kafka admin client);
-4. stops everything it started.
+4. shows an alert opened and resolved, as a real SMTP server and a real webhook received them
+   (``alerts_demo``: sshd down for three minutes, then back);
+5. stops everything it started.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sandbox.airflow_home import REPO
 from sandbox.search import find_documents
@@ -97,6 +100,89 @@ def _one(client, index: str, filters: dict) -> dict | None:
     return hits[0] if hits else None
 
 
+# --------------------------------------------------------------------------- alerts (issue 11)
+
+
+def alerts_demo(sandbox: Sandbox, after: datetime) -> bool:
+    """The minutes after ``after``, driven in process: the MirrorMaker host's sshd goes down for
+    three minutes and comes back; prints what the SMTP and webhook receivers got. True when
+    exactly one "lag unknown" incident was opened and resolved on both."""
+    import html
+
+    import yaml
+
+    from kafka_monitor import tasks
+    from sandbox.smtp_receiver import SmtpReceiver
+    from sandbox.webhook_receiver import WebhookReceiver
+
+    assert sandbox.ssh is not None and sandbox.ssh.process is not None
+    topic = sandbox.topics[0]
+    with SmtpReceiver("alerts", "demo-secret") as smtp, WebhookReceiver("alerts", "demo-secret") as hook:
+        config = sandbox.config(
+            alerts={
+                "unknown_after_minutes": 3,
+                "airflow_url": "http://127.0.0.1:8080",
+                "channels": [
+                    {"kind": "apprise", "conn_id": "demo_webhook", "name": "webhook", "body": "json"},
+                    {"kind": "smtp", "conn_id": "demo_mail", "name": "mail", "to": ["oncall@example.org"]},
+                ],
+            }
+        )
+        config["mirrormakers"][0]["topics"] = [topic]  # one topic keeps the demo short
+        path = sandbox.workdir / "kafka_monitor_alerts_demo.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        receivers = {
+            "AIRFLOW_CONN_DEMO_WEBHOOK": json.dumps(hook.apprise_connection("/alerts")),
+            "AIRFLOW_CONN_DEMO_MAIL": json.dumps(smtp.airflow_connection()),
+        }
+        print(f"\nAlerts: sshd of {MIRRORMAKER_NAME} down for three minutes, then back (topic {topic}):")
+        for n, sshd_up in enumerate([True, False, False, False, True], start=1):
+            minute = after + timedelta(minutes=n)
+            if not sshd_up and sandbox.ssh.process.alive():
+                sandbox.ssh.process.stop()
+            if sshd_up and not sandbox.ssh.process.alive():
+                sandbox.ssh.start()  # a new port; the connection below follows it
+            # The in-process tasks' own log lines are in the stored documents; the demo prints its own.
+            with _environment({**sandbox.environment(), **receivers}), _quiet_logs():
+                (plan,) = tasks.plan_lag(str(path))
+                try:
+                    tasks.collect_lag(**plan, minute=minute, run_id=f"demo__{minute.isoformat()}")
+                    collected = "collected"
+                except Exception as exc:  # noqa: BLE001 - the failure is the demo; its status document says why
+                    collected = f"not collected: {getattr(exc.__cause__, 'kind', type(exc).__name__)}"
+                report = tasks.evaluate_alerts(str(path), minute=minute)
+            queued = ", ".join(f"{k}: {v}" for k, v in report["queued"].items()) or "-"
+            print(
+                f"  {minute:%H:%M}  sshd {'up  ' if sshd_up else 'DOWN'}  lag {collected:<36} notifications: {queued}"
+            )
+        mails = smtp.received()
+        posts = [json.loads(json.loads(r.body)["message"]) for r in hook.received("/alerts")]
+        print(f"  SMTP receiver got {len(mails)} mails:")
+        for mail in mails:
+            print(f"    To {', '.join(mail.rcpt_tos)}: {mail.subject}")
+        print(f"  webhook receiver got {len(posts)} JSON posts:")
+        for post in posts:
+            print(f"    {post['kind']:<8} {post['status']:<6} {post['title']}")
+        if mails:
+            print("  the first mail's body:")
+            body = html.unescape(mails[0].text().removeprefix("<pre>").removesuffix("</pre>"))
+            print("\n".join("    | " + line for line in body.splitlines()))
+        kinds = [p["kind"] for p in posts]
+        return kinds == ["open", "resolve"] and len(mails) == 2
+
+
+# --------------------------------------------------------------------------- main
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 @contextlib.contextmanager
 def _environment(values: dict[str, str]):
     saved = {k: os.environ.get(k) for k in values}
@@ -174,11 +260,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(f"  CloudWatch dashboard {settings.dashboard_name!r} on moto: {len(body['widgets'])} widgets")
         print(f"\n  every partition's indexed lag equals the broker's truth: {'yes' if all_match else 'NO'}")
+        alerts_ok = alerts_demo(sandbox, minute)
+        print(f"\n  one alert opened and resolved, on both receivers: {'yes' if alerts_ok else 'NO'}")
         LOG_DIR.mkdir(exist_ok=True)
         log_path.write_text(output)
         print(f"  the full `airflow dags test` log: {log_path}")
     print(f"demo finished in {time.monotonic() - started:.1f} s; everything it started is stopped.")
-    return 0 if proc.returncode == 0 and all_match and real_match else 1
+    return 0 if proc.returncode == 0 and all_match and real_match and alerts_ok else 1
 
 
 if __name__ == "__main__":

@@ -37,4 +37,5 @@ pytest_plugins = [
     "fixtures.zookeeper",
     "fixtures.spark",
     "fixtures.airflow",
+    "fixtures.receivers",
 ]

@@ -691,13 +691,16 @@ def test_setup_writes_the_index_templates_through_the_product_sink(store, monkey
             lag_index="demo-lag",
             status_index="demo-status",
             jmx_index="demo-jmx",
+            incident_index="demo-incidents",
         )
 
     # The step exports the connection into os.environ; monkeypatch removes it afterwards.
     monkeypatch.setenv("AIRFLOW_CONN_SETUP_TEST_STORE", "{}")
     conn = setup_script.store_connection(Config.store, store.url, "kafka_monitor", "secret")
     setup_script.apply_index_templates(Config, conn)
-    assert store.template_names() == sorted(template_name(p) for p in ("demo-lag", "demo-status", "demo-jmx"))
+    assert store.template_names() == sorted(
+        template_name(p) for p in ("demo-lag", "demo-status", "demo-jmx", "demo-incidents")
+    )
     templates = {t["name"]: t["index_template"] for t in store.request("GET", "/_index_template")["index_templates"]}
     assert templates[template_name("demo-lag")]["index_patterns"] == ["demo-lag-*"]
 

@@ -409,9 +409,11 @@ def test_store_down_fails_the_task_and_reports_nothing_indexed(tmp_path, kind, c
 
 
 def test_templates_are_created_with_the_configured_prefixes(store, kind):
-    sink = sink_for(store, kind, lag_index="mon-lag", status_index="mon-status", jmx_index="mon-jmx")
+    sink = sink_for(
+        store, kind, lag_index="mon-lag", status_index="mon-status", jmx_index="mon-jmx", incident_index="mon-inc"
+    )
     sink.ensure_templates()
-    assert store.template_names() == ["mon-jmx-template", "mon-lag-template", "mon-status-template"]
+    assert store.template_names() == ["mon-inc-template", "mon-jmx-template", "mon-lag-template", "mon-status-template"]
     lag = store.request("GET", "/_index_template/mon-lag-template")["index_templates"][0]["index_template"]
     assert lag["index_patterns"] == ["mon-lag-*"]
     assert lag["version"] == load_template("mapping.json", "mon-lag")["version"]
@@ -424,8 +426,8 @@ def test_templates_are_created_with_the_configured_prefixes(store, kind):
 def test_ensure_templates_is_one_read_when_current(store, proxy, kind):
     sink_for(store, kind, proxy.url).ensure_templates()
     created = list(proxy.requests)
-    # One read of all templates; before creating each, one listing of its prefix's indices.
-    assert sorted(m for m, _ in created) == ["GET"] * 4 + ["PUT"] * 3
+    # One read of all templates; before creating each of the four, one listing of its prefix's indices.
+    assert sorted(m for m, _ in created) == ["GET"] * 5 + ["PUT"] * 4
     assert sum(1 for m, p in created if m == "GET" and "_index_template" in p) == 1
     proxy.requests.clear()
     again = sink_for(store, kind, proxy.url)
@@ -478,9 +480,11 @@ def test_a_broken_template_file_names_the_file(tmp_path, monkeypatch):
         load_template("status_mapping.json", "kafka-lag")
 
 
-def test_the_three_prefixes_must_differ(store):
+def test_the_index_prefixes_must_differ(store):
     # Refused when the configuration is loaded, naming the field…
-    with pytest.raises(ConfigError, match=r"store: .*lag_index, status_index and jmx_index must differ"):
+    with pytest.raises(
+        ConfigError, match=r"store: .*lag_index, status_index, jmx_index and incident_index must differ"
+    ):
         parse_config(
             {"store": {"kind": "opensearch", "conn_id": "s", "jmx_index": "kafka-lag"}, "mirrormakers": []}, "test"
         )

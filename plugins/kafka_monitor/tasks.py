@@ -257,3 +257,86 @@ def enforce_retention(config_path: str | None = None, *, now: datetime) -> list[
         raise _fail(f"retention: {exc}", _store_kind(exc)) from exc
     log.info("retention %d days: deleted %d indices %s", config.store.retention_days, len(deleted), deleted)
     return deleted
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def evaluate_alerts(config_path: str | None = None, *, minute: datetime) -> dict[str, Any]:
+    """Advance every subject's incidents with this minute's verdicts and deliver what is due.
+
+    Channel failures do not fail the task (the notification stays queued for the next minute);
+    a store failure does, and the next minute's run catches up from the stored incidents.
+    """
+    from kafka_monitor.alerts.evaluate import evaluate_minute
+    from kafka_monitor.store.sink import SearchSink, StoreError
+
+    config = load_checked(config_path)
+    if config.alerts is None or not config.alerts.enabled:
+        return {"action": "disabled"}
+    sink = SearchSink.from_settings(config.store)
+    try:
+        report = evaluate_minute(config, sink, minute=minute)
+    except StoreError as exc:
+        raise _fail(f"alerts not evaluated: {exc}", retryable=True) from exc
+    log.info(
+        "alerts for %s: %d subjects, queued %s, %d delivered, %d failed attempts, %d open, %d pending",
+        report.minute,
+        report.subjects,
+        report.queued or "nothing",
+        report.delivered,
+        report.failed_attempts,
+        report.open_incidents,
+        report.pending,
+    )
+    return report.as_dict()
+
+
+def notify_dag_run(context: dict[str, Any], *, failed: bool, config_path: str | None = None) -> None:
+    """DAG-level on_failure/on_success callback: failing runs (a run over its minute is failed
+    by ``dagrun_timeout``) open one incident, the next good run resolves it. A plain function,
+    not a ``BaseNotifier`` instance: DAG-level notifiers break ``airflow dags test`` in 3.3.2
+    (apache/airflow#64649). Never raises: a callback's failure must not hide the run's."""
+    from kafka_monitor.alerts.evaluate import record_dag_run
+    from kafka_monitor.store.sink import SearchSink
+
+    try:
+        config = load_config(config_path)
+        if config.alerts is None or not config.alerts.enabled or not config.alerts.notify_dag_failures:
+            return
+        dag_run = context.get("dag_run")
+        reason = context.get("reason")
+        run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
+        failed_task = getattr(context.get("ti"), "task_id", None)
+        report = record_dag_run(
+            config,
+            SearchSink.from_settings(config.store),
+            minute=_callback_minute(context, run_id),
+            failed=failed,
+            run_id=run_id,
+            reason=str(reason) if reason else None,
+            failed_tasks=[str(failed_task)] if failed and failed_task else None,
+        )
+        if report.queued:
+            log.info("kafka_monitor run %s: %s", "failed" if failed else "succeeded", report.as_dict())
+    except Exception:  # noqa: BLE001 - logged with its traceback; the run's own state stands
+        log.exception("could not record the kafka_monitor run for alerting")
+
+
+def _callback_minute(context: dict[str, Any], run_id: str | None) -> datetime:
+    """The run's minute. The DAG processor may call with only ``dag``, ``run_id`` and ``reason``
+    (no task instance to build a full context from): then the run id's date, else now."""
+    from datetime import UTC
+
+    from kafka_monitor.store.documents import minute_of
+
+    if context.get("logical_date") or context.get("dag_run") is not None:
+        return scheduled_minute(context)
+    stamp = (run_id or "").rpartition("__")[2]
+    try:
+        parsed = datetime.fromisoformat(stamp)
+        if parsed.tzinfo is not None:
+            return minute_of(parsed)
+    except ValueError:
+        pass
+    return minute_of(datetime.now(UTC))

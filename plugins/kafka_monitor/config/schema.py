@@ -232,6 +232,9 @@ class StoreSettings(StrictModel):
     lag_index: IndexPrefix = "kafka-lag"
     status_index: IndexPrefix = "kafka-monitor-status"
     jmx_index: IndexPrefix = "kafka-jmx"
+    # Alert incidents: one live document per subject in <incident_index>-state, and the
+    # settled notifications in daily <incident_index>-YYYY.MM.DD.
+    incident_index: IndexPrefix = "kafka-monitor-incidents"
     retention_days: int = Field(14, ge=1, le=3650)
     chunk_size: int = Field(500, ge=1, le=10_000)  # documents per bulk request
     # Worst case per chunk is (max_retries + 1) x request_timeout_s plus backoff: with these
@@ -243,8 +246,8 @@ class StoreSettings(StrictModel):
 
     @model_validator(mode="after")
     def _distinct_prefixes(self) -> StoreSettings:
-        if len({self.lag_index, self.status_index, self.jmx_index}) < 3:
-            raise ValueError("lag_index, status_index and jmx_index must differ")
+        if len({self.lag_index, self.status_index, self.jmx_index, self.incident_index}) < 4:
+            raise ValueError("lag_index, status_index, jmx_index and incident_index must differ")
         return self
 
 
@@ -309,12 +312,86 @@ class CloudWatchSettings(StrictModel):
     kibana_url: Annotated[str, AfterValidator(check_http_url), at_most(MAX_URL_CHARS)] | None = None
 
 
+# --------------------------------------------------------------------------- alerts
+
+EMAIL_PATTERN = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
+
+
+def check_email(value: str) -> str:
+    if not EMAIL_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(check_email)]
+
+
+class AlertChannel(StrictModel):
+    """Where notifications go: an Airflow notifier and the connection id holding its secrets."""
+
+    kind: Literal["apprise", "smtp"]
+    conn_id: ConnId
+    name: Name | None = None  # defaults to "<kind>-<conn_id>"; names the channel in incidents
+    # smtp: recipients, and the sender when the connection's from_email extra is not set.
+    to: list[Email] | None = None
+    from_email: Email | None = None
+    # apprise: "text" sends the title and the plain text body; "json" sends the JSON payload as
+    # the body (for webhooks that parse it). tag: the connection's services to notify.
+    body: Literal["text", "json"] = "text"
+    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.,-]{1,100}$")] = "all"
+    # Routing: only incidents that reached this severity (error: stall, stop, rewind, unassigned,
+    # lag unknown, failed runs), and only these topics (other subjects then never come here).
+    threshold: Literal["warn", "error"] | None = None
+    topics: list[Topic] | None = None
+
+    @property
+    def channel_id(self) -> str:
+        return self.name or f"{self.kind}-{self.conn_id}"
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> AlertChannel:
+        if self.kind == "smtp" and not self.to:
+            raise ValueError("to: an smtp channel needs at least one recipient")
+        if self.kind == "apprise" and (self.to or self.from_email):
+            raise ValueError("to/from_email: only for smtp channels (apprise takes its targets from the connection)")
+        return self
+
+
+class AlertSettings(StrictModel):
+    """Incidents from the lag verdicts and the collections, and where they are notified."""
+
+    enabled: bool = True
+    scope: Literal["topic", "group"] = "topic"  # one incident per topic, or per (host, group)
+    threshold: Literal["warn", "error"] = "warn"  # error: stall, stop, rewind, unassigned
+    open_after_minutes: int = Field(1, ge=1, le=60)
+    resolve_after_minutes: int = Field(3, ge=1, le=1440)
+    remind_minutes: int | None = Field(None, ge=1, le=10_080)
+    unknown_after_minutes: int = Field(3, ge=1, le=1440)  # lag not collected this long: incident
+    unknown_resolve_after_minutes: int = Field(1, ge=1, le=1440)
+    max_attempts: int = Field(10, ge=1, le=1000)  # per notification and channel, one a minute
+    notify_dag_failures: bool = True  # failed or overrunning kafka_monitor runs
+    watch_jmx: bool = True  # a JMX target not read for unknown_after_minutes: an incident
+    watch_dashboard: bool = True  # the CloudWatch dashboard not synced for unknown_after_minutes
+    kibana_url: Annotated[str, AfterValidator(check_http_url)] | None = None  # default: cloudwatch.kibana_url
+    airflow_url: Annotated[str, AfterValidator(check_http_url)] | None = None  # the UI, for run links
+    channels: Annotated[list[AlertChannel], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> AlertSettings:
+        ids = [c.channel_id for c in self.channels]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"channels: names must be unique (set name:), repeated: {', '.join(dupes)}")
+        return self
+
+
 class MonitorConfig(StrictModel):
     store: StoreSettings
     mirrormakers: Annotated[list[MirrorMaker], Field(min_length=1)]
     jmx: JmxSettings = JmxSettings()
     cloudwatch: CloudWatchSettings | None = None
     evaluation: EvaluationSettings = EvaluationSettings()
+    alerts: AlertSettings | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> MonitorConfig:
@@ -398,4 +475,9 @@ def cli_check_config(path: str | None, out, err) -> int:
         file=out,
     )
     print(f"  cloudwatch dashboard: {'on' if config.cloudwatch and config.cloudwatch.enabled else 'off'}", file=out)
+    if config.alerts and config.alerts.enabled:
+        channels = ", ".join(f"{c.channel_id} ({c.kind} via {c.conn_id})" for c in config.alerts.channels)
+        print(f"  alerts: threshold {config.alerts.threshold}, channels {channels}", file=out)
+    else:
+        print("  alerts: off", file=out)
     return 0

@@ -72,6 +72,7 @@ TEMPLATE_FILES = (
     ("lag_index", "mapping.json"),
     ("status_index", "status_mapping.json"),
     ("jmx_index", "jmx_mapping.json"),
+    ("incident_index", "incident_mapping.json"),
 )
 DEFAULT_TEMPLATE_PRIORITY = 200
 # Amazon OpenSearch Service's smallest instance types accept 10 MiB request bodies.
@@ -479,7 +480,9 @@ class SearchSink:
     ):
         prefixes = [getattr(settings, name) for name, _ in TEMPLATE_FILES]
         if len(set(prefixes)) != len(prefixes):
-            raise ConfigError(f"store: lag_index, status_index and jmx_index must differ, not {prefixes}")
+            raise ConfigError(
+                f"store: lag_index, status_index, jmx_index and incident_index must differ, not {prefixes}"
+            )
         self.settings = settings
         self._api = _adapter(client, settings.request_timeout_s)
         self._rng = rng or random.Random()
