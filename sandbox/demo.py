@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
         print(f"\n  JMX documents indexed: {jmx_docs}")
         if sandbox.aws is not None:
-            from kafka_monitor.cloudwatch.dashboard import cloudwatch_client
+            from kafka_monitor.cloudwatch.aws import cloudwatch_client
             from kafka_monitor.config.schema import load_config
 
             with _environment(sandbox.environment()):

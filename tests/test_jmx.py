@@ -76,7 +76,7 @@ def java_jmx_clients() -> dict[int, bytes]:
 
 def expected_values(held: dict, component: str) -> dict[tuple[str, str], float]:
     """What the presets of ``component`` must read from the JVM's Kafka-like beans."""
-    from kafka_monitor.jmx.presets import parse_object_name
+    from kafka_monitor.jmx.object_name import parse_object_name
 
     presets = resolve_target_presets(component, None)
     out = {}

@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 from kafka_monitor.config.schema import parse_config
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.jmx import presets as jmx_presets
-from kafka_monitor.jmx.presets import (
-    COMPONENTS,
-    check_bean_pattern,
-    load_component_defaults,
-    load_presets,
-    parse_object_name,
-    resolve_target_presets,
-)
+from kafka_monitor.jmx.object_name import check_bean_pattern, parse_object_name
+from kafka_monitor.jmx.presets import load_component_defaults, load_presets, resolve_target_presets
+from kafka_monitor.vocabulary import COMPONENTS
 from sandbox.jvm import jdk_object_name_answers
 
 INCLUDE = Path(__file__).resolve().parent.parent / "include"

@@ -12,7 +12,6 @@ store error and reports nothing as indexed.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from kafka_monitor.config.schema import MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
-from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
+from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, StatusRecorder, lag_documents
 from kafka_monitor.store.sink import BulkIndexError, SearchSink
 
 log = logging.getLogger(__name__)
@@ -86,34 +85,25 @@ def collect_and_index_topic(
     run_id: str | None = None,
     try_number: int | None = None,
 ) -> LagOutcome:
-    started = time.monotonic()
-    subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
+    recorder = StatusRecorder(
+        index_prefix=store.status_index,
+        minute=minute,
+        source="lag",
+        subject={"mirrormaker": mm.name, "group": mm.group, "topic": topic},
+        run_id=run_id,
+        try_number=try_number,
+    )
     sink.ensure_templates()
 
     def status(state: str, rows: int, group_state: str | None, kind: str | None = None, message: str | None = None):
-        return status_document(
-            index_prefix=store.status_index,
-            minute=minute,
-            source="lag",
-            subject=subject,
-            status=state,
-            duration_ms=(time.monotonic() - started) * 1000,
-            row_count=rows,
-            error_kind=kind,
-            error_message=message,
-            collected_at=datetime.now(UTC),
-            run_id=run_id,
-            try_number=try_number,
-            extra={"group_state": group_state},
-        )
+        return recorder.document(state, rows, kind, message, extra={"group_state": group_state})
 
     try:
         collection = collect_topic(mm, topic)
     except CollectionError as exc:
         message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
-        output = getattr(exc, "output", None)
-        if output is not None:
-            log.error("remote stdout:\n%s\nremote stderr:\n%s", output.stdout[-4000:], output.stderr[-4000:])
+        if exc.output is not None:
+            log.error("remote stdout:\n%s\nremote stderr:\n%s", exc.output.stdout[-4000:], exc.output.stderr[-4000:])
         salvaged = _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
         if salvaged:
             message += f" ({salvaged} readable rows were indexed)"
@@ -153,7 +143,7 @@ def collect_and_index_topic(
         total_lag=summary["total_lag"],
         max_lag=summary["max_lag"],
         indexed=report.indexed,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        duration_ms=round(recorder.elapsed_ms(), 1),
         summary=summary,
     )
     log.info(
@@ -180,7 +170,7 @@ def _index_readable_rows(
     run_id: str | None,
 ) -> int:
     """When the only fault is unreadable rows (a truncated line), keep the rows that were read."""
-    result = getattr(exc, "result", None)
+    result = exc.result
     if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
         return 0
     rows = result.rows_for(mm.group, topic)
