@@ -6,7 +6,7 @@ call, and every problem names the widget (index and title) and the field.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from kafka_monitor.cloudwatch.errors import DashboardValidationError
 from kafka_monitor.config.validators import REGION_PATTERN
@@ -34,7 +34,7 @@ _EXPR_STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 _EXPR_IDS = re.compile(r"(?<![A-Za-z0-9_.])[a-z][a-zA-Z0-9_]*(?![A-Za-z0-9_(])")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -93,15 +93,15 @@ def _check_metric_entry(entry: Any, path: str, problems: list[str], first: bool)
         )
         return None, None
     if isinstance(entry[0], dict):
-        opts = entry[0]
+        only = entry[0]
         if len(entry) != 1:
             problems.append(f"{path}: an expression entry is a single object, found {len(entry)} elements")
-        expr = opts.get("expression")
+        expr = only.get("expression")
         if not isinstance(expr, str) or not expr.strip():
             problems.append(f"{path}[0].expression: an options-only entry needs a non-empty expression")
             expr = None
-        _check_options(opts, f"{path}[0]", problems, expression=True)
-        return (opts.get("id") if isinstance(opts.get("id"), str) else None), expr
+        _check_options(only, f"{path}[0]", problems, expression=True)
+        return (only.get("id") if isinstance(only.get("id"), str) else None), expr
 
     opts: dict[str, Any] = {}
     parts = entry

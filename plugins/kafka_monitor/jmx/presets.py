@@ -66,7 +66,7 @@ class Query:
 
     def query_strings(self) -> list[str]:
         """JMXQuery's ``{bean}/{attribute}[/{key}]`` forms, one per attribute (or key)."""
-        out = []
+        out: list[str] = []
         for attr in self.attributes:
             if attr.keys:
                 out.extend(f"{self.bean}/{attr.name}/{key}" for key in attr.keys)
@@ -155,6 +155,8 @@ def parse_preset(data: Any, source: str, expected_name: str | None = None) -> Pr
             raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} (check the spelling)")
         bean = raw.get("bean")
         try:
+            if not isinstance(bean, str):
+                raise ValueError("an ObjectName pattern is text (domain:key=value,...)")
             pattern = check_bean_pattern(bean)
         except ValueError as exc:
             raise ConfigError(f"{where}.bean: {bean!r} is not a valid ObjectName pattern: {exc}") from None

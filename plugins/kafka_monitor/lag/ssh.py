@@ -358,7 +358,7 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     # The tool reports its errors in the output with exit status 0; a JVM that could not start
     # exits non-zero with a message the parser also knows. Either way its kind is the cause.
     if result.errors:
-        error = result.error
+        error = result.errors[0]
         more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
         cause = error.message
         if error.exception and error.exception not in cause:
