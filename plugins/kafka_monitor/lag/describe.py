@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import IO, Any
@@ -223,7 +223,7 @@ class DescribeResult:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            "error": self.error.to_json_dict() if self.errors else None,
+            "error": self.errors[0].to_json_dict() if self.errors else None,
             "errors": [e.to_json_dict() for e in self.errors],
             "group_states": self.group_states,
             "unparsed": self.unparsed,
@@ -263,8 +263,8 @@ def _last_text(text: str) -> str | None:
 
 
 def _owner(text: str) -> str | None:
-    text = _last_text(text)
-    return None if text == "none" else text
+    owner = _last_text(text)
+    return None if owner == "none" else owner
 
 
 def _split_glued(tail: str) -> tuple[str, str, str] | None:
@@ -309,7 +309,7 @@ class _Layout:
         self.order = tuple(
             k for k in _ROW_ORDER if k in self.keys or k in ("group", "consumer_id", "host", "client_id")
         )
-        convert = []
+        convert: list[Callable[[str], Any]] = []
         for i, name in enumerate(names):
             last = i == len(names) - 1
             if name == "GROUP":
@@ -337,6 +337,8 @@ class _Layout:
 
         Only for values the exact pattern matched: numbers of at most 18 digits.
         """
+        group: str | None
+        epoch: str | None
         if len(v) == 9:
             group, topic, p, cur, leo, lag, cid, host, client = v
             group = group.rstrip()
@@ -352,7 +354,7 @@ class _Layout:
             return {"group": group, "topic": topic}
         cid = cid.rstrip()
         host = host.rstrip()
-        client = _last_text(client) if "[" in client else (client.rstrip() or None)
+        client_id = _last_text(client) if "[" in client else (client.rstrip() or None)
         try:
             if epoch is None:
                 return {
@@ -364,7 +366,7 @@ class _Layout:
                     "lag": None if lag in nulls else int(lag),
                     "consumer_id": None if cid == "-" or not cid else cid,
                     "host": None if host == "-" or not host else host,
-                    "client_id": None if client == "-" else client,
+                    "client_id": None if client_id == "-" else client_id,
                 }
             return {
                 "group": group,
@@ -376,7 +378,7 @@ class _Layout:
                 "lag": None if lag in nulls else int(lag),
                 "consumer_id": None if cid == "-" or not cid else cid,
                 "host": None if host == "-" or not host else host,
-                "client_id": None if client == "-" else client,
+                "client_id": None if client_id == "-" else client_id,
             }
         except ValueError:  # no partition number on a row with a topic
             return None
@@ -384,7 +386,7 @@ class _Layout:
     def _build_checked(self, values: Sequence[str], asked: str | None) -> dict | None:
         """Any layout, every value checked (OWNER and ZooKeeper layouts, edge values)."""
         try:
-            raw = dict(zip(self.keys, [c(v) for c, v in zip(self.convert, values)]))
+            raw: dict[str, Any] = dict(zip(self.keys, [c(v) for c, v in zip(self.convert, values)]))
         except ValueError:  # a number outside 64 bits
             return None
         if raw["topic"] == "-":
@@ -575,7 +577,7 @@ class _Parser:
         after_log = False  # a stack trace right after a log4j line may belong to that event
         rows, table_groups, asked = self.rows, self.table_groups, self.asked_group
         for number, line in enumerate(text.split("\n"), 1):
-            if exact is not None:
+            if exact is not None and layout is not None:  # set together
                 m = exact(line)
                 if m is not None:
                     values = layout.unglue(m.groups()) if layout.glued else m.groups()
