@@ -849,7 +849,7 @@ def test_setup_stops_with_a_message_naming_a_missing_setting(capsys):
 
 
 def test_the_es8_compatibility_setting_reaches_the_monitors_requests(monkeypatch):
-    """README.md, Production: with an Elasticsearch 8 server, AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8.
+    """docs/production.md §6: with an Elasticsearch 8 server, AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8.
     The product's client (built by the provider's hook) must then ask for compatible-with=8."""
     from kafka_monitor.config.schema import StoreSettings
     from kafka_monitor.errors import KafkaMonitorError
