@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka_monitor.cloudwatch.errors import CloudWatchError
 from kafka_monitor.config.schema import CloudWatchSettings
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 # Bounded by default: the sync runs inside a per-minute DAG. The connection's
 # extra "config_kwargs" override any of these.
@@ -92,9 +95,9 @@ _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 
 
-def _error_parts(exc: Exception) -> tuple[str | None, str, int | None, int]:
+def _error_parts(exc: ClientError) -> tuple[str | None, str, int | None, int]:
     """(code, message, HTTP status, retries made) of a botocore ClientError."""
-    response = getattr(exc, "response", {}) or {}
+    response: Mapping[str, Any] = exc.response or {}
     error = response.get("Error", {}) or {}
     meta = response.get("ResponseMetadata", {}) or {}
     code = error.get("Code")
