@@ -10,6 +10,8 @@ MirrorMaker host needs no code deploy. Where it is read from, first match wins:
 
 Every validation error names the field by its path in the file, for example
 ``mirrormakers[0].topics[2]: 'x; rm -rf /' is not a valid Kafka topic name``.
+The field rules themselves live in ``kafka_monitor.config.validators`` (shared with the rooms
+that receive the same values another way).
 Credentials never live here: only Airflow connection ids do.
 """
 

@@ -184,6 +184,11 @@ def _make_hook(conn_id: str, connect_s: float, idle_s: float) -> tuple[SSHHook, 
 
 
 def _classify_connect_error(exc: BaseException, target: _Target, connect_s: float) -> CollectionError:
+    """By exception type first. paramiko raises a bare ``SSHException`` for an unknown host key,
+    a missing banner and a handshake that never completed; those are told apart by its wording.
+    The unknown host key and the server that accepts and never speaks are pinned by tests against
+    real servers (tests/test_collect.py), so a paramiko upgrade that rewords them fails there
+    instead of silently changing the kind."""
     import paramiko
 
     where = target.where
