@@ -218,6 +218,9 @@ def test_kibana_link_is_optional_and_must_be_an_http_url():
 
     with pytest.raises(ConfigError, match=r"cloudwatch\.kibana_url: 'javascript:alert\(1\)' is not an http\(s\) URL"):
         render_dashboard(make_config(kibana_url="javascript:alert(1)"))
+    # A quote or an angle bracket would end the markdown link: refused when the file is loaded.
+    with pytest.raises(ConfigError, match=r"cloudwatch\.kibana_url: .* is not an http\(s\) URL"):
+        make_config(kibana_url='https://k.example/"><img src=x>')
 
 
 def test_published_lag_metrics_get_their_own_row():

@@ -498,3 +498,19 @@ def test_composite_keys_become_one_query_each():
         "java.lang:type=Memory/NonHeapMemoryUsage/used",
         "java.lang:type=Memory/NonHeapMemoryUsage/committed",
     ]
+
+
+def test_a_preset_file_that_is_not_yaml_names_the_file_line_and_column(preset_dir):
+    (preset_dir / "broken.yaml").write_text("name: broken\nqueries: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_presets()
+    # PyYAML's own mark for this text: the flow sequence is still open at the end (line 3, column 1).
+    assert str(err.value).startswith(
+        f"JMX preset file {preset_dir / 'broken.yaml'} is not valid YAML at line 3, column 1: "
+    )
+
+
+def test_an_unreadable_preset_file_is_named(preset_dir):
+    (preset_dir / "gone.yaml").symlink_to(preset_dir / "no-such-target.yaml")
+    with pytest.raises(ConfigError, match=r"cannot read JMX preset file .*gone\.yaml: No such file or directory"):
+        load_presets()

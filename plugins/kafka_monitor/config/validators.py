@@ -103,12 +103,6 @@ def check_http_url(value: str) -> str:
     return value
 
 
-def check_region(value: str) -> str:
-    if not isinstance(value, str) or not REGION_PATTERN.fullmatch(value):
-        raise ValueError(f"{value!r} is not an AWS region (e.g. eu-west-1)")
-    return value
-
-
 def check_custom_namespace(value: str) -> str:
     if not isinstance(value, str) or not NAMESPACE_PATTERN.fullmatch(value) or value.startswith(("AWS/", ":")):
         raise ValueError(
