@@ -10,7 +10,7 @@ configuration error at load time, not a failed snapshot at 3 a.m.; ``ObjectName.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 
@@ -27,6 +27,8 @@ class ObjectName:
     domain: str
     properties: tuple[tuple[str, str], ...]
     property_list_pattern: bool = False
+    # Characters the JDK skipped after a closing quote where a ',' belongs (see parse_object_name).
+    skipped_after_quote: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_pattern(self) -> bool:
@@ -72,6 +74,7 @@ def parse_object_name(text: str) -> ObjectName:
         raise ValueError("no key properties after ':' (use domain:* for every bean of a domain)")
 
     props: list[tuple[str, str]] = []
+    skipped: list[str] = []
     list_pattern = False
     i, n = 0, len(rest)
     while i < n:
@@ -95,8 +98,13 @@ def parse_object_name(text: str) -> ObjectName:
             end = _end_of_quoted(rest, j)
             value = rest[j:end]
             j = end
+            if j + 1 == n:
+                raise ValueError(f"unexpected {rest[j]!r} at the end, after the quoted value of key {key!r}")
+            # javax.management.ObjectName skips the one character after a closing quote, whatever
+            # it is (d:k="v"xy=1 is {k: "v", y: 1} to the JDK); the JMX server applies the
+            # pattern as the JDK reads it, so it is read the same way here.
             if j < n and rest[j] != ",":
-                raise ValueError(f"unexpected {rest[j]!r} after the quoted value of key {key!r}")
+                skipped.append(rest[j])
         else:
             comma = rest.find(",", j)
             end = n if comma < 0 else comma
@@ -108,14 +116,20 @@ def parse_object_name(text: str) -> ObjectName:
         if any(k == key for k, _ in props):
             raise ValueError(f"key {key!r} appears twice")
         props.append((key, value))
-        if j < n:  # at a ','
+        if j < n:  # at a ',' (or the character the JDK skips after a quoted value)
             if j + 1 == n:
                 raise ValueError("the key property list ends with ','")
             j += 1
         i = j
     if not props and not list_pattern:
         raise ValueError("no key properties after ':'")
-    return ObjectName(text=text, domain=domain, properties=tuple(props), property_list_pattern=list_pattern)
+    return ObjectName(
+        text=text,
+        domain=domain,
+        properties=tuple(props),
+        property_list_pattern=list_pattern,
+        skipped_after_quote=tuple(skipped),
+    )
 
 
 def _end_of_quoted(text: str, start: int) -> int:
@@ -190,6 +204,11 @@ def check_bean_pattern(text: str) -> ObjectName:
         raise ValueError("';' cannot appear in a bean pattern (jmxquery separates queries with it)")
     if "==" in text:
         raise ValueError("'==' cannot appear in a bean pattern (jmxquery reads it as a metric-name prefix)")
+    if name.skipped_after_quote:
+        raise ValueError(
+            f"{name.skipped_after_quote[0]!r} follows a closing quote where a ',' belongs "
+            "(JMX would silently skip that character)"
+        )
     for key, value in name.properties:
         if "/" in value and not value.startswith('"'):
             raise ValueError(f"the value of key {key!r} contains '/': quote it (jmxquery splits attributes at '/')")
