@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11:
 #   make demo   start the sandbox, run one full DAG run, print the lag table, stop everything
-#   make test   run the whole test suite
+#   make test   lint (ruff check, ruff format --check, mypy), then run the whole test suite
+#   make lint   only the lint step
 # Both create .venv from requirements.lock when it is missing or stale and install the Debian
 # packages the test bed needs when they are missing. A second run does neither.
 
@@ -9,13 +10,19 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := $(VENV)/.sysdeps
 
-.PHONY: demo test lock sysdeps venv bench clean
+.PHONY: demo test lint lock sysdeps venv bench clean
 
 demo: $(STAMP) sysdeps
 	$(VENV)/bin/python -m sandbox.demo
 
-test: $(STAMP) sysdeps
+test: lint sysdeps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The whole tree is formatted and linted by ruff (pyproject.toml); the package is type-checked.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP) sysdeps
 	for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -79,6 +80,16 @@ class AirflowHome:
     def ensure_alive(self) -> None:
         if not (self.home / "airflow.db").exists():
             raise SandboxError(f"{self.name} ({self.home}): the metadata database is missing")
+
+    def variable_keys(self) -> set[str]:
+        """The keys of every Airflow Variable in the metadata database (values may be encrypted)."""
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            return {key for (key,) in db.execute("select key from variable")}
+
+    def clear_variables(self) -> None:
+        """Forget every Airflow Variable, so one user of this home never sees another's state."""
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            db.execute("delete from variable")
 
     def run(
         self,

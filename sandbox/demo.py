@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join("  " + line for line in real_lines))
         # ---- end of the real JMX targets block ----
         if sandbox.aws is not None:
-            from kafka_monitor.cloudwatch.dashboard import cloudwatch_client
+            from kafka_monitor.cloudwatch.aws import cloudwatch_client
             from kafka_monitor.config.schema import load_config
 
             with _environment(sandbox.environment()):

@@ -24,23 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka_monitor.vocabulary import COMPONENTS
 from sandbox.process import LOOPBACK, ManagedProcess, SandboxError, free_port, port_open, wait_until
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 MAIN_CLASS = "KafkaLikeMBeans"
 HEAP_BYTES = 128 * 1024 * 1024  # -Xms = -Xmx, so HeapMemoryUsage init = committed = max = this
 CONTROL_TIMEOUT_S = 10.0
-# The parts of the flow, in flow order, that the sandbox JVM stands in for.
-FLOW_COMPONENTS = (
-    "logstash",
-    "kafka_broker",
-    "zookeeper",
-    "mirrormaker",
-    "mirrormaker2",
-    "spark_driver",
-    "spark_executor",
-    "jvm",
-)
+# The parts of the flow the sandbox JVM stands in for: every component the monitor knows.
+FLOW_COMPONENTS = COMPONENTS
 
 _compiled: dict[str, Path] = {}
 _compile_lock = threading.Lock()

@@ -21,19 +21,12 @@ import pytest
 import yaml
 from fixtures.aws import AWS_TEST_CONN_ID
 
-from kafka_monitor.cloudwatch.dashboard import (
-    CloudWatchError,
-    DashboardValidationError,
-    MemorySyncState,
-    SyncRecord,
-    VariableSyncState,
-    cli_render_dashboard,
-    cloudwatch_client,
-    publish_lag_metrics,
-    render_dashboard,
-    sync_dashboard,
-    validate_dashboard,
-)
+from kafka_monitor.cloudwatch.aws import cloudwatch_client
+from kafka_monitor.cloudwatch.errors import CloudWatchError, DashboardValidationError
+from kafka_monitor.cloudwatch.metrics import publish_lag_metrics
+from kafka_monitor.cloudwatch.render import cli_render_dashboard, render_dashboard
+from kafka_monitor.cloudwatch.sync import MemorySyncState, SyncRecord, VariableSyncState, sync_dashboard
+from kafka_monitor.cloudwatch.validate import validate_dashboard
 from kafka_monitor.config.schema import load_config, parse_config
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.store.documents import lag_documents
@@ -225,6 +218,9 @@ def test_kibana_link_is_optional_and_must_be_an_http_url():
 
     with pytest.raises(ConfigError, match=r"cloudwatch\.kibana_url: 'javascript:alert\(1\)' is not an http\(s\) URL"):
         render_dashboard(make_config(kibana_url="javascript:alert(1)"))
+    # A quote or an angle bracket would end the markdown link: refused when the file is loaded.
+    with pytest.raises(ConfigError, match=r"cloudwatch\.kibana_url: .* is not an http\(s\) URL"):
+        make_config(kibana_url='https://k.example/"><img src=x>')
 
 
 def test_published_lag_metrics_get_their_own_row():
@@ -656,7 +652,7 @@ def test_put_accepted_with_warnings_surfaces_them(aws, aws_connection, caplog):
     with FaultProxy(aws.endpoint_url) as proxy:
         aws_connection(endpoint_url=proxy.url)
         proxy.rewrite_next(add_warning, body_contains=PUT_DASHBOARD)
-        with caplog.at_level("WARNING", logger="kafka_monitor.cloudwatch.dashboard"):
+        with caplog.at_level("WARNING", logger="kafka_monitor.cloudwatch.sync"):
             result = sync_dashboard(make_config(), state=MemorySyncState(), now=T0)
     assert (result.action, result.validation_messages) == ("created", ["/widgets/2: Unknown markdown element"])
     assert "CloudWatch validation message: /widgets/2: Unknown markdown element" in caplog.text
@@ -706,7 +702,7 @@ with DAG("kafka_monitor_cloudwatch_state_probe", schedule=None, catchup=False,
 
     @task
     def sync(stamp: str) -> dict:
-        from kafka_monitor.cloudwatch import dashboard as cloudwatch
+        from kafka_monitor.cloudwatch import sync as cloudwatch
         from kafka_monitor.config.schema import parse_config
 
         config = parse_config(json.loads(os.environ["PROBE_CONFIG"]))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_monitor.config.loader import read_yaml, read_yaml_file, resolve_config_path
+from kafka_monitor.config.loader import resolve_config_path
 from kafka_monitor.config.schema import cli_check_config, load_config, parse_config
+from kafka_monitor.datafile import parse_yaml, read_yaml
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.paths import include_path
 
@@ -40,7 +41,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_seed_configuration_and_every_include_yaml_load_with_the_strict_loader():
     load_config(include_path("kafka_monitor.yaml"))
     for path in sorted(include_path().rglob("*.yaml")):
-        read_yaml_file(path, "include file")
+        read_yaml(path, "include file")
 
 
 def test_a_second_topics_key_is_an_error_naming_key_and_lines(tmp_path):
@@ -59,13 +60,13 @@ def test_a_second_store_key_is_an_error_instead_of_a_one_day_retention(tmp_path)
 
 
 def test_merge_keys_may_still_be_overridden():
-    data = read_yaml("base: &b {a: 1, b: 2}\nchild:\n  <<: *b\n  b: 3\n", "<test>")
+    data = parse_yaml("base: &b {a: 1, b: 2}\nchild:\n  <<: *b\n  b: 3\n", "<test>")
     assert data["child"] == {"a": 1, "b": 3}
 
 
 def test_duplicates_are_found_at_any_depth():
     with pytest.raises(ConfigError, match=r"line 4: key 'command_s' appears twice"):
-        read_yaml("a:\n  timeouts:\n    command_s: 10\n    command_s: 50\n", "<test>")
+        parse_yaml("a:\n  timeouts:\n    command_s: 10\n    command_s: 50\n", "<test>")
 
 
 def test_a_200_kb_group_id_is_refused_at_load_with_a_bounded_message(tmp_path):
@@ -90,7 +91,7 @@ def test_paths_are_bounded(field, value, limit):
 
 
 def parse_config_data() -> dict:
-    return read_yaml(CONFIG, "<test>")
+    return parse_yaml(CONFIG, "<test>")
 
 
 def test_validation_messages_quoting_values_are_bounded():

@@ -61,6 +61,11 @@ def test_retries_and_timeouts_are_sane(dagbag, dag_id):
         assert task.retry_delay < dag.dagrun_timeout
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="dags/ today: plan_lag 20+3+20 s, then collect_lag 45+3+45 s = 136 s worst case against a 58 s run; "
+    "the time budget of issue 12 fixes the DAG (remove this mark then: strict, it fails once the sum fits)",
+)
 def test_the_per_minute_dag_fits_in_its_minute(dagbag):
     dag = dagbag.dags["kafka_monitor"]
     cron = dag.timetable.expression
@@ -68,9 +73,18 @@ def test_the_per_minute_dag_fits_in_its_minute(dagbag):
     first, second = next(times), next(times)
     assert second - first == 60, f"schedule {cron!r} is not every minute"
     assert dag.dagrun_timeout < timedelta(minutes=1)
-    for task in dag.tasks:
-        # One try plus its retry must not outlast the minute's run by much; each alone fits.
-        assert task.execution_timeout < timedelta(minutes=1)
+    # Every chain of tasks fits the run, tries and retries summed: a task may start only when its
+    # upstream tasks have ended (their worst case), then use all its tries and the delays between.
+    finish: dict[str, timedelta] = {}
+    for task in dag.topological_sort():
+        start = max((finish[u] for u in task.upstream_task_ids), default=timedelta(0))
+        finish[task.task_id] = start + task.execution_timeout * (task.retries + 1) + task.retry_delay * task.retries
+    worst = max(finish, key=finish.__getitem__)
+    assert finish[worst] <= dag.dagrun_timeout, (
+        f"worst case {finish[worst].total_seconds():g} s (ending with {worst}) exceeds dagrun_timeout "
+        f"{dag.dagrun_timeout.total_seconds():g} s: "
+        + ", ".join(f"{t}={d.total_seconds():g} s" for t, d in sorted(finish.items()))
+    )
 
 
 def test_the_lag_and_jmx_tasks_are_mapped_and_labelled(dagbag):

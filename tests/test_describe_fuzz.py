@@ -49,7 +49,6 @@ def parse_or_parser_error(stdout, stderr="", group=None) -> DescribeResult | Non
 
 
 def check_promises(result: DescribeResult) -> None:
-    assert isinstance(result, DescribeResult)
     for row in result.rows:
         assert ROW_KEYS <= set(row) <= ROW_KEYS | {"owner", "leader_epoch"}
         assert isinstance(row["topic"], str) and row["topic"] and row["topic"] != "-"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from kafka_monitor.store.documents import (
     LAG_DOC_PARTITION,
     LAG_DOC_SUMMARY,
+    StatusRecorder,
     daily_index,
     doc_id,
     lag_documents,
@@ -243,3 +244,37 @@ def test_status_id_is_per_subject_and_minute_so_a_retry_overwrites_its_status():
 def test_status_must_be_ok_or_error():
     with pytest.raises(ValueError, match="status must be"):
         status(status="warning")
+
+
+def test_the_status_recorder_writes_the_same_document_for_every_room():
+    minute = datetime(2026, 11, 22, 10, 15, 42, tzinfo=UTC)
+    collected = datetime(2026, 11, 22, 10, 15, 50, tzinfo=UTC)
+    recorder = StatusRecorder(
+        index_prefix="kafka-monitor-status",
+        minute=minute,
+        source="jmx",
+        subject={"target": "broker-1", "component": "kafka_broker"},
+        run_id="run-1",
+        try_number=2,
+        collected_at=collected,
+    )
+    ok = recorder.document("ok", rows=7)
+    failed = recorder.document("error", kind="timeout", message="no answer", extra={"extra_field": 1})
+    # Same subject and minute: the same id (a later outcome of one collection overwrites the earlier).
+    assert ok.id == failed.id and ok.index == "kafka-monitor-status-2026.11.22"
+    assert ok.source["@timestamp"] == "2026-11-22T10:15:00Z" and ok.source["collected_at"] == "2026-11-22T10:15:50Z"
+    assert (ok.source["target"], ok.source["component"], ok.source["status"], ok.source["row_count"]) == (
+        "broker-1",
+        "kafka_broker",
+        "ok",
+        7,
+    )
+    assert (ok.source["run_id"], ok.source["try_number"], ok.source["error_kind"]) == ("run-1", 2, None)
+    assert (failed.source["error_kind"], failed.source["error_message"], failed.source["extra_field"]) == (
+        "timeout",
+        "no answer",
+        1,
+    )
+    assert 0 <= ok.source["duration_ms"] <= failed.source["duration_ms"]
+    with pytest.raises(ValueError, match="status must be 'ok' or 'error'"):
+        recorder.document("fine")

@@ -76,6 +76,19 @@ def task_states(airflow, task_id: str) -> dict[str, str]:
     return {label or str(index): state for label, index, state in rows}
 
 
+def task_return_values(airflow, task_id: str) -> list[str]:
+    """The XCom return values (as stored) of the latest run's instances of ``task_id``."""
+    with sqlite3.connect(airflow.home / "airflow.db") as db:
+        run_id = db.execute(
+            "select run_id from dag_run where dag_id='kafka_monitor' order by id desc limit 1"
+        ).fetchone()[0]
+        rows = db.execute(
+            "select value from xcom where dag_id='kafka_monitor' and task_id=? and run_id=? and key='return_value'",
+            (task_id, run_id),
+        ).fetchall()
+    return [value for (value,) in rows]
+
+
 def search(client, index: str, **terms) -> list[dict]:
     return find_documents(client, index, terms)
 
@@ -84,6 +97,7 @@ def search(client, index: str, **terms) -> list[dict]:
 def healthy_run(airflow_home, ssh_server, search_store, mirrormaker_host, jmx_jvm, moto_server, tmp_path_factory):
     search_store.reset()
     moto_server.reset()
+    airflow_home.clear_variables()  # no dashboard sync state from an earlier test
     tmp = tmp_path_factory.mktemp("e2e")
     conns = {
         SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
@@ -159,8 +173,8 @@ def test_the_dashboard_is_synced_and_its_status_recorded(healthy_run, search_sto
     client = search_store.opensearch_client()
     (status,) = search(client, "kafka-monitor-status-*", source="cloudwatch", **{"@timestamp": MINUTE_Z})
     assert status["dashboard"] == "kafka-monitor-all-in-one" and status["status"] == "ok"
-    # The Airflow home is shared with other tests' sync state: the first sync here creates or updates.
-    assert status["action"] in ("created", "updated") and status["aws_called"] is True
+    # Fresh moto and no sync state in the Airflow home: the first sync creates the dashboard.
+    assert status["action"] == "created" and status["aws_called"] is True
 
 
 def test_running_the_same_minute_again_leaves_the_same_documents(healthy_run, search_store, airflow_home):
@@ -180,7 +194,7 @@ def test_running_the_same_minute_again_leaves_the_same_documents(healthy_run, se
 
 
 def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
-    airflow_home, ssh_server, search_store, tansu_broker, mirrormaker_host, tmp_path
+    airflow, ssh_server, search_store, tansu_broker, mirrormaker_host, tmp_path
 ):
     """sshd stopped; wrong host key (no command runs); a hanging tool (bounded, nothing left on
     the host); a vanished group — each in its own mapped task, beside a healthy one."""
@@ -217,11 +231,11 @@ def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
         "e2e_wrong_key": ssh_server.airflow_connection("e2e_wrong_key", host_key=wrong_key),
         STORE_CONN: search_store.airflow_connection("opensearch"),
     }
-    proc = run_dag(airflow_home, tmp_path, config, conns)
+    proc = run_dag(airflow, tmp_path, config, conns)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, "a run with failed tasks must fail"
 
-    states = task_states(airflow_home, "collect_lag")
+    states = task_states(airflow, "collect_lag")
     assert states == {
         "mm-1/HEC_H_RECV_01": "success",
         "mm-sshd-down/HEC_H_RECV_01": "failed",
@@ -248,11 +262,13 @@ def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
     pid = hanging.last_tool_pid()
     assert pid is not None
     assert not Path(f"/proc/{pid}").exists(), f"the hanging tool (pid {pid}) was left running on the host"
+    # Only the healthy task returned an outcome (the oracle that the store-down test relies on).
+    assert len(task_return_values(airflow, "collect_lag")) == 1
     # Failures name their cause in the task log too.
     assert "host key" in output.lower() and "vanished-group" in output
 
 
-def test_store_down_fails_the_task_and_reports_nothing_indexed(airflow_home, ssh_server, mirrormaker_host, tmp_path):
+def test_store_down_fails_the_task_and_reports_nothing_indexed(airflow, ssh_server, mirrormaker_host, tmp_path):
     closed_port = free_port()
     config = base_config(mirrormaker_host)
     config["mirrormakers"][0]["topics"] = ["HEC_H_RECV_01"]
@@ -260,9 +276,10 @@ def test_store_down_fails_the_task_and_reports_nothing_indexed(airflow_home, ssh
         SSH_CONN: ssh_server.airflow_connection(SSH_CONN),
         STORE_CONN: {"conn_type": "opensearch", "host": "127.0.0.1", "port": closed_port, "extra": {"use_ssl": False}},
     }
-    proc = run_dag(airflow_home, tmp_path, config, conns)
+    proc = run_dag(airflow, tmp_path, config, conns)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert task_states(airflow_home, "collect_lag") == {"mm-1/HEC_H_RECV_01": "failed"}
+    assert task_states(airflow, "collect_lag") == {"mm-1/HEC_H_RECV_01": "failed"}
     assert f"127.0.0.1:{closed_port}" in output
-    assert "documents indexed" not in output
+    # Nothing is reported as indexed: the failed task returned no outcome (the metadata DB's XCom).
+    assert task_return_values(airflow, "collect_lag") == []

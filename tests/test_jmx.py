@@ -16,14 +16,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from fixtures.jvm import JMX_PASSWORD, JMX_USER
 
 from kafka_monitor.config.schema import JmxSettings, JmxTarget, StoreSettings
 from kafka_monitor.jmx import snapshot as jmx
-from kafka_monitor.jmx.presets import parse_preset, resolve_target_presets
-from kafka_monitor.jmx.snapshot import FLOW_STAGES, JmxError, collect_and_index, jmx_documents, take_snapshot
+from kafka_monitor.jmx.presets import parse_preset
+from kafka_monitor.jmx.snapshot import JmxError, collect_and_index, jmx_documents, take_snapshot
 from kafka_monitor.store.sink import SearchSink
-from sandbox.jvm import HEAP_BYTES, JmxJvm
+from kafka_monitor.vocabulary import FLOW_STAGES
+from sandbox.jvm import HEAP_BYTES, JmxJvm, jdk_object_name_answers
 from sandbox.process import LOOPBACK, free_port
 
 MINUTE = datetime(2026, 11, 22, 10, 15, tzinfo=UTC)
@@ -31,6 +33,7 @@ SETTINGS = JmxSettings(timeout_s=20)
 MESSAGES_IN = "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec"
 FETCH = "kafka.consumer:type=consumer-fetch-manager-metrics"
 ARGFILE_MARK = "kafka-monitor-jmx-"
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "include" / "jmx_presets"
 
 
 def target(address: str, component: str = "kafka_broker", name: str | None = None, **kw) -> JmxTarget:
@@ -74,18 +77,30 @@ def java_jmx_clients() -> dict[int, bytes]:
     return found
 
 
-def expected_values(held: dict, component: str) -> dict[tuple[str, str], float]:
-    """What the presets of ``component`` must read from the JVM's Kafka-like beans."""
-    from kafka_monitor.jmx.presets import parse_object_name
+def expected_values(held: dict, components) -> dict[str, dict[tuple[str, str], float]]:
+    """Per component, what its default presets must read from the JVM's Kafka-like beans.
 
-    presets = resolve_target_presets(component, None)
-    out = {}
-    for (bean, attr), value in held.items():
-        if isinstance(value, str):
-            continue
-        name = parse_object_name(bean)
-        if any(attr in [a.name for a in q.attributes] and q.pattern.matches(name) for p in presets for q in p.queries):
-            out[(bean, attr)] = float(value)
+    The oracle is independent of the product: the queries are read straight from the preset
+    files, and which beans a query's pattern selects is asked of the JDK's own
+    ``javax.management.ObjectName.apply`` (one JVM run for all components).
+    """
+    defaults = yaml.safe_load((PRESETS_DIR / "_component_defaults.yaml").read_text())
+    numeric = [(bean, attr, value) for (bean, attr), value in held.items() if not isinstance(value, str)]
+    asked: list[tuple[str, tuple[str, str], float]] = []  # (component, (bean, attribute), value)
+    requests: list[tuple[str, str, str]] = []
+    for component in components:
+        for preset in defaults[component]:
+            for query in yaml.safe_load((PRESETS_DIR / f"{preset}.yaml").read_text())["queries"]:
+                attributes = {a if isinstance(a, str) else a["name"] for a in query["attributes"]}
+                for bean, attr, value in numeric:
+                    if attr in attributes:
+                        asked.append((component, (bean, attr), float(value)))
+                        requests.append(("apply", query["bean"], bean))
+    out: dict[str, dict[tuple[str, str], float]] = {component: {} for component in components}
+    for (component, key, value), answer in zip(asked, jdk_object_name_answers(requests), strict=True):
+        assert answer in ("true", "false"), answer
+        if answer == "true":
+            out[component][key] = value
     return out
 
 
@@ -121,6 +136,7 @@ def test_every_preset_bean_is_indexed_with_the_value_the_jvm_holds(jvm, store, m
     sink = SearchSink(store.opensearch_client(), store_settings())
     runs = RunCounter(monkeypatch)
     targets = [target(jvm.address, comp, name=f"{comp}-t") for comp in FLOW_STAGES]
+    expected_by_component = expected_values(held, FLOW_STAGES)
     summaries = [
         collect_and_index(
             t,
@@ -149,7 +165,7 @@ def test_every_preset_bean_is_indexed_with_the_value_the_jvm_holds(jvm, store, m
             for d in mine
             if d["domain"] != "java.lang"
         }
-        expected = expected_values(held, t.component)
+        expected = expected_by_component[t.component]
         assert set(indexed) == set(expected), t.name
         for key, want in expected.items():
             got, text = indexed[key]

@@ -12,6 +12,7 @@ import pytest
 
 from kafka_monitor.config.schema import StoreSettings, parse_config
 from kafka_monitor.errors import ConfigError
+from kafka_monitor.store.clients import ProviderChanged, elasticsearch_client, opensearch_client
 from kafka_monitor.store.documents import Doc, lag_documents, status_document
 from kafka_monitor.store.sink import (
     BulkIndexError,
@@ -612,6 +613,35 @@ def test_from_settings_uses_the_airflow_connection(store, kind, monkeypatch):
     assert sink.store_name.startswith(f"{kind} store (connection 'kafka_monitor_store', http://127.0.0.1:")
     assert sink.index(lag_docs(partitions=2), refresh=True).indexed == 3
     assert count(store) == 3
+
+
+def test_the_providers_still_hand_out_the_clients_the_sink_expects(store, kind, monkeypatch):
+    # Pins what kafka_monitor.store.clients relies on: this fails if a provider upgrade changes
+    # how its hook gives the client (ElasticsearchSQLHook().get_conn().es, OpenSearchHook().client).
+    for key, value in store.connection_env("pinned_store", kind).items():
+        monkeypatch.setenv(key, value)
+    if kind == "elasticsearch":
+        from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchSQLHook
+        from elasticsearch import Elasticsearch
+
+        assert type(ElasticsearchSQLHook(elasticsearch_conn_id="pinned_store").get_conn().es) is Elasticsearch
+        client = elasticsearch_client("pinned_store")
+    else:
+        from airflow.providers.opensearch.hooks.opensearch import OpenSearchHook
+        from opensearchpy import OpenSearch
+
+        assert type(OpenSearchHook(open_search_conn_id="pinned_store", log_query=False).client) is OpenSearch
+        client = opensearch_client("pinned_store")
+    assert not client.indices.exists(index="no-such-index-here")  # a real round trip to the store
+
+
+def test_a_provider_that_stops_carrying_the_client_is_named(monkeypatch):
+    from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchSQLHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_PINNED_STORE", json.dumps({"conn_type": "elasticsearch", "host": "127.0.0.1"}))
+    monkeypatch.setattr(ElasticsearchSQLHook, "get_conn", lambda self: object())  # what a changed provider returns
+    with pytest.raises(ProviderChanged, match=r"no longer carries an elasticsearch\.Elasticsearch client as \.es"):
+        SearchSink.from_settings(store_settings("elasticsearch", conn_id="pinned_store"))
 
 
 def test_from_settings_names_a_missing_connection():

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_parse_describe(args.file, args.group, sys.stdout, sys.stderr)
     if args.command == "render-dashboard":
-        from kafka_monitor.cloudwatch.dashboard import cli_render_dashboard
+        from kafka_monitor.cloudwatch.render import cli_render_dashboard
 
         return cli_render_dashboard(args.config, sys.stdout, sys.stderr)
     if args.command == "check-config":

@@ -11,7 +11,6 @@ fails at once without retrying; the next minute's run tries again anyway.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import Any
 
@@ -144,13 +143,15 @@ def collect_lag(
 
 def publish_lag(summary: dict[str, Any], cloudwatch: dict[str, Any]) -> None:
     """The topic's summary as CloudWatch custom metrics; the lag is already indexed."""
-    from kafka_monitor.cloudwatch import dashboard as cw
+    from kafka_monitor.cloudwatch.aws import cloudwatch_client
+    from kafka_monitor.cloudwatch.errors import CloudWatchError
+    from kafka_monitor.cloudwatch.metrics import publish_lag_metrics
     from kafka_monitor.config.schema import CloudWatchSettings
 
     settings = CloudWatchSettings.model_validate(cloudwatch)
     try:
-        report = cw.publish_lag_metrics(cw.cloudwatch_client(settings), settings.lag_metric_namespace, [summary])
-    except cw.CloudWatchError as exc:
+        report = publish_lag_metrics(cloudwatch_client(settings), settings.lag_metric_namespace, [summary])
+    except CloudWatchError as exc:
         raise _fail(
             f"lag of topic {summary['topic']!r} was indexed, but publishing it to CloudWatch failed: {exc}",
             f"aws_{exc.kind}",
@@ -200,45 +201,34 @@ def sync_dashboard(
     config_path: str | None = None, *, now: datetime, minute: datetime | None = None, run_id: str | None = None
 ) -> dict[str, Any]:
     """Make CloudWatch match the repository's dashboard; record the outcome as a status document."""
-    from kafka_monitor.cloudwatch import dashboard as cloudwatch
-    from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, status_document
+    from kafka_monitor.cloudwatch.errors import CloudWatchError, DashboardValidationError
+    from kafka_monitor.cloudwatch.sync import VariableSyncState
+    from kafka_monitor.cloudwatch.sync import sync_dashboard as sync
+    from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, StatusRecorder
     from kafka_monitor.store.sink import SearchSink
 
     monitor = load_checked(config_path)
-    if monitor.cloudwatch is None or not monitor.cloudwatch.enabled:
+    settings = monitor.cloudwatch
+    if settings is None or not settings.enabled:
         return {"action": "disabled"}
-    started = time.monotonic()
+    recorder = StatusRecorder(
+        index_prefix=monitor.store.status_index,
+        minute=minute or now,
+        source="cloudwatch",
+        subject={"dashboard": settings.dashboard_name},
+        run_id=run_id,
+        collected_at=now,
+    )
     sink = SearchSink.from_settings(monitor.store)
-
-    def record(state: str, kind: str | None = None, message: str | None = None, **extra: Any) -> None:
-        sink.index(
-            [
-                status_document(
-                    index_prefix=monitor.store.status_index,
-                    minute=minute or now,
-                    source="cloudwatch",
-                    subject={"dashboard": monitor.cloudwatch.dashboard_name},
-                    status=state,
-                    duration_ms=(time.monotonic() - started) * 1000,
-                    row_count=0,
-                    error_kind=kind,
-                    error_message=message,
-                    collected_at=now,
-                    run_id=run_id,
-                    extra=extra,
-                )
-            ]
-        )
-
     try:
-        result = cloudwatch.sync_dashboard(monitor, state=cloudwatch.VariableSyncState(), now=now)
-    except cloudwatch.CloudWatchError as exc:
-        record(STATUS_ERROR, f"aws_{exc.kind}", str(exc))
+        result = sync(monitor, state=VariableSyncState(), now=now)
+    except CloudWatchError as exc:
+        sink.index([recorder.document(STATUS_ERROR, kind=f"aws_{exc.kind}", message=str(exc))])
         raise _fail(str(exc), f"aws_{exc.kind}") from exc
-    except (cloudwatch.DashboardValidationError, ConfigError) as exc:
-        record(STATUS_ERROR, "invalid_dashboard", str(exc))
+    except (DashboardValidationError, ConfigError) as exc:
+        sink.index([recorder.document(STATUS_ERROR, kind="invalid_dashboard", message=str(exc))])
         raise _fail(str(exc), "invalid_dashboard") from exc
-    record(STATUS_OK, action=result.action, aws_called=result.aws_called)
+    sink.index([recorder.document(STATUS_OK, extra={"action": result.action, "aws_called": result.aws_called})])
     return result.as_dict()
 
 
@@ -269,7 +259,7 @@ def evaluate_alerts(config_path: str | None = None, *, minute: datetime) -> dict
     a store failure does, and the next minute's run catches up from the stored incidents.
     """
     from kafka_monitor.alerts.evaluate import evaluate_minute
-    from kafka_monitor.store.sink import SearchSink, StoreError
+    from kafka_monitor.store.sink import SearchSink, StoreError, store_error_kind
 
     config = load_checked(config_path)
     if config.alerts is None or not config.alerts.enabled:
@@ -278,7 +268,7 @@ def evaluate_alerts(config_path: str | None = None, *, minute: datetime) -> dict
     try:
         report = evaluate_minute(config, sink, minute=minute)
     except StoreError as exc:
-        raise _fail(f"alerts not evaluated: {exc}", retryable=True) from exc
+        raise _fail(f"alerts not evaluated: {exc}", store_error_kind(exc)) from exc
     log.info(
         "alerts for %s: %d subjects, queued %s, %d delivered, %d failed attempts, %d open, %d pending",
         report.minute,

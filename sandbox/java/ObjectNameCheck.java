@@ -7,7 +7,7 @@ import javax.management.ObjectName;
 
 /**
  * What javax.management.ObjectName itself says, so the tests can hold the Python parser of
- * kafka_monitor.jmx_presets to the JDK's rules.
+ * kafka_monitor.jmx.object_name to the JDK's rules.
  *
  * Reads lines on stdin, one answer line per input line:
  *   parse<TAB><name>              -> "ok <isPattern>" | "error <message>"

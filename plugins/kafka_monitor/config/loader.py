@@ -1,10 +1,7 @@
-"""Reading configuration: where the file is, and YAML that refuses to guess.
-
-``read_yaml`` / ``read_yaml_file`` are the one YAML reader for everything in ``include/`` (the
-monitor's configuration, the JMX presets): PyYAML's safe loader, except that a key repeated
-in one mapping is an error naming the key and both lines. Plain PyYAML keeps the last one
-silently, so a second ``topics:`` would drop topics and a second ``store:`` would reset the
-retention to its default.
+"""Reading configuration: where the file is, read with the one YAML reader
+(``kafka_monitor.datafile``: a key repeated in one mapping is an error naming the key and both
+lines, where plain PyYAML would keep the last silently — a second ``topics:`` dropping topics, a
+second ``store:`` resetting the retention).
 
 Where the configuration file is (first match wins): the ``path`` argument, the
 ``KAFKA_MONITOR_CONFIG`` environment variable, the Airflow Variable
@@ -19,9 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from kafka_monitor.datafile import read_yaml
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.paths import include_path
 from kafka_monitor.text import bounded
@@ -29,76 +26,11 @@ from kafka_monitor.text import bounded
 CONFIG_ENV_VAR = "KAFKA_MONITOR_CONFIG"
 CONFIG_VARIABLE = "kafka_monitor_config_path"
 DEFAULT_CONFIG_FILE = "kafka_monitor.yaml"
-# Far above any real configuration (2,000 topics take ~100 KB), far below trouble.
-MAX_YAML_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_CHARS = 500  # per validation message (they may quote the offending value)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class ConfigSourceError(ConfigError):
     """Where the configuration is could not be found out (a secrets backend failed)."""
-
-
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping names the same key twice."""
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (``<<`` merges may still
-    be overridden by an explicit key: that is what merge keys are for)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == _MERGE_TAG:
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    seen = first_line.get(key)
-                except TypeError:  # an unhashable key: SafeLoader reports it itself
-                    continue
-                line = key_node.start_mark.line + 1
-                if seen is not None:
-                    raise DuplicateKeyError(
-                        None,
-                        None,
-                        f"key {bounded(repr(key), 200)} appears twice in one mapping (first at line {seen}, "
-                        f"again at line {line}); YAML would silently keep only the last",
-                        key_node.start_mark,
-                    )
-                first_line[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(text: str, source: str, what: str = "kafka-monitor configuration") -> Any:
-    """Parse ``text`` with ``UniqueKeyLoader``; ``ConfigError`` naming ``source`` and the line."""
-    try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except DuplicateKeyError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise ConfigError(f"{what} {source}: line {line}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{what} {source} is not valid YAML{where}: {bounded(str(exc), 1000)}") from None
-
-
-def read_yaml_file(path: str | os.PathLike[str], what: str = "kafka-monitor configuration") -> Any:
-    """Read and parse a YAML file of ``include/`` (or the configuration), bounded in size."""
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_YAML_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise ConfigError(f"{what} {path} is larger than {MAX_YAML_BYTES // (1024 * 1024)} MiB: refused")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
-    return read_yaml(text, str(path), what)
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
@@ -195,4 +127,4 @@ def _ask_backend(backend: Any, key: str) -> str | None:
 def load_config_data(path: str | os.PathLike[str] | None = None) -> tuple[Any, Path]:
     """The configuration's YAML data and where it was read from."""
     config_path = resolve_config_path(path)
-    return read_yaml_file(config_path), config_path
+    return read_yaml(config_path), config_path

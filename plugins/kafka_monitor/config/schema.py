@@ -10,15 +10,15 @@ MirrorMaker host needs no code deploy. Where it is read from, first match wins:
 
 Every validation error names the field by its path in the file, for example
 ``mirrormakers[0].topics[2]: 'x; rm -rf /' is not a valid Kafka topic name``.
+The field rules themselves live in ``kafka_monitor.config.validators`` (shared with the rooms
+that receive the same values another way).
 Credentials never live here: only Airflow connection ids do.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -41,16 +41,23 @@ from kafka_monitor.config.loader import (  # noqa: F401 - re-exported: callers i
     load_config_data,
     resolve_config_path,
 )
-from kafka_monitor.errors import ConfigError
-
-# Kafka's own rule (clients/.../common/internals/Topic.java): legal chars, max 249, not "." or "..".
-TOPIC_PATTERN = re.compile(r"[a-zA-Z0-9._-]{1,249}")
-# Names we put into document ids, index names and task labels.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-HOSTNAME_PATTERN = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+from kafka_monitor.config.validators import (
+    INDEX_PREFIX_FIELDS,
+    INDEX_PREFIX_PATTERN,
+    REGION_PATTERN,
+    check_absolute_path,
+    check_conn_id,
+    check_custom_namespace,
+    check_distinct_index_prefixes,
+    check_group,
+    check_host_port,
+    check_http_url,
+    check_name,
+    check_topic,
+    split_servers,
 )
-INDEX_PREFIX_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,200}")
+from kafka_monitor.errors import ConfigError
+from kafka_monitor.vocabulary import Component
 
 # Length bounds on free-form values (user input that reaches command lines, document ids,
 # index fields and messages). Kafka sets no limit on group ids; 255 is far above any real one.
@@ -71,99 +78,6 @@ def at_most(limit: int) -> BeforeValidator:
     return BeforeValidator(bound)
 
 
-COMPONENTS = (
-    "kafka_broker",
-    "zookeeper",
-    "mirrormaker",
-    "mirrormaker2",
-    "logstash",
-    "spark_driver",
-    "spark_executor",
-    "jvm",
-)
-
-
-# --------------------------------------------------------------------------- field checks
-
-
-def check_topic(value: str) -> str:
-    if not isinstance(value, str) or not TOPIC_PATTERN.fullmatch(value) or value in (".", ".."):
-        raise ValueError(
-            f"{value!r} is not a valid Kafka topic name (1-249 characters from [a-zA-Z0-9._-], and not '.' or '..')"
-        )
-    return value
-
-
-def check_name(value: str) -> str:
-    if not NAME_PATTERN.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid name (letters, digits, '_', '.', '-'; at most 100)")
-    return value
-
-
-def check_host(host: str) -> str:
-    if host.startswith("[") and host.endswith("]"):
-        ipaddress.IPv6Address(host[1:-1])  # raises ValueError with its own message
-        return host
-    if HOSTNAME_PATTERN.fullmatch(host):
-        return host
-    raise ValueError(f"{host!r} is not a valid host name or address")
-
-
-def check_host_port(value: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a host:port string")
-    host, sep, port = value.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"{value!r} is not host:port")
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{value!r} has no valid port (1-65535)")
-    check_host(host)
-    return value
-
-
-def split_servers(value: Any) -> Any:
-    """Accept Kafka's own comma-separated form as well as a YAML list."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def check_absolute_path(value: str) -> str:
-    if not value.startswith("/") or "\x00" in value or "\n" in value:
-        raise ValueError(f"{value!r} is not an absolute path")
-    # Normalise without touching the (remote) file system.
-    return str(PurePosixPath(value))
-
-
-def check_group(value: str) -> str:
-    # Kafka puts no rule on group ids; they are always shell-quoted. Only what cannot travel
-    # through a command line or a document id is refused.
-    if not value or "\x00" in value or "\n" in value or "\r" in value:
-        raise ValueError(f"{value!r} is not a usable consumer group id (empty, or has NUL/newline)")
-    return value
-
-
-def check_conn_id(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", value):
-        raise ValueError(f"{value!r} is not a valid Airflow connection id")
-    return value
-
-
-def check_http_url(value: str) -> str:
-    if not re.fullmatch(r"https?://\S+", value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
-
-
-def check_custom_namespace(value: str) -> str:
-    if not re.fullmatch(r"[\x21-\x7e]{1,255}", value) or value.startswith(("AWS/", ":")):
-        raise ValueError(
-            f"{value!r} is not a usable custom metric namespace "
-            "(1-255 printable ASCII characters, not starting with 'AWS/' or ':')"
-        )
-    return value
-
-
 Topic = Annotated[str, AfterValidator(check_topic)]
 Name = Annotated[str, AfterValidator(check_name)]
 HostPort = Annotated[str, AfterValidator(check_host_port)]
@@ -171,9 +85,6 @@ AbsolutePath = Annotated[str, AfterValidator(check_absolute_path)]
 GroupId = Annotated[str, AfterValidator(check_group)]
 ConnId = Annotated[str, AfterValidator(check_conn_id)]
 IndexPrefix = Annotated[str, Field(pattern=f"^{INDEX_PREFIX_PATTERN.pattern}$")]
-Component = Literal[
-    "kafka_broker", "zookeeper", "mirrormaker", "mirrormaker2", "logstash", "spark_driver", "spark_executor", "jvm"
-]
 
 
 class StrictModel(BaseModel):
@@ -246,8 +157,7 @@ class StoreSettings(StrictModel):
 
     @model_validator(mode="after")
     def _distinct_prefixes(self) -> StoreSettings:
-        if len({self.lag_index, self.status_index, self.jmx_index, self.incident_index}) < 4:
-            raise ValueError("lag_index, status_index, jmx_index and incident_index must differ")
+        check_distinct_index_prefixes({name: getattr(self, name) for name in INDEX_PREFIX_FIELDS})
         return self
 
 
@@ -295,7 +205,7 @@ class CloudWatchSettings(StrictModel):
 
     enabled: bool = True
     aws_conn_id: ConnId = "aws_default"
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    region: Annotated[str, Field(pattern=f"^{REGION_PATTERN.pattern}$")]
     dashboard_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")] = "kafka-monitor-all-in-one"
     msk_cluster_name: Annotated[str, Field(min_length=1, max_length=64)]
     broker_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]

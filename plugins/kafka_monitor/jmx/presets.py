@@ -14,10 +14,9 @@ A preset is a YAML file in ``include/jmx_presets/`` (one per preset, named after
       - bean: java.lang:type=Memory
         attributes: [{name: HeapMemoryUsage, keys: [used, committed, max]}]
 
-``bean`` is a JMX ObjectName or ObjectName pattern (``*``/``?`` in the domain or a value,
-``,*`` for "and any other keys"). It is parsed here with the rules of
-``javax.management.ObjectName`` so a malformed pattern is a configuration error at load time,
-not a failed snapshot at 3 a.m. A composite attribute (``HeapMemoryUsage``) yields one value
+``bean`` is a JMX ObjectName or ObjectName pattern, checked on load by
+``kafka_monitor.jmx.object_name`` (a malformed pattern is a configuration error, not a failed
+snapshot at 3 a.m.). A composite attribute (``HeapMemoryUsage``) yields one value
 per key; without ``keys`` every key of it is read.
 
 What "matched" means, checked after every snapshot (see ``kafka_monitor.jmx.snapshot``): each query
@@ -38,204 +37,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kafka_monitor.config.schema import COMPONENTS
+from kafka_monitor.datafile import read_yaml
 from kafka_monitor.errors import ConfigError
+from kafka_monitor.jmx.object_name import ObjectName, check_bean_pattern
 from kafka_monitor.paths import include_path
+from kafka_monitor.vocabulary import COMPONENTS
 
 PRESETS_DIR = "jmx_presets"
 DEFAULTS_FILE = "_component_defaults.yaml"
 
 PRESET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
-
-
-# --------------------------------------------------------------------------- ObjectName
-
-
-@dataclass(frozen=True)
-class ObjectName:
-    """A parsed ObjectName or ObjectName pattern.
-
-    ``properties`` keeps the values exactly as written (quoted values keep their quotes), which
-    is what ``javax.management.ObjectName`` compares patterns against; ``unquoted()`` gives the
-    values a person reads.
-    """
-
-    text: str
-    domain: str
-    properties: tuple[tuple[str, str], ...]
-    property_list_pattern: bool = False
-
-    @property
-    def is_pattern(self) -> bool:
-        return (
-            self.property_list_pattern
-            or _has_wildcard(self.domain)
-            or any(_value_is_pattern(v) for _, v in self.properties)
-        )
-
-    def unquoted(self) -> dict[str, str]:
-        return {k: unquote_value(v) for k, v in self.properties}
-
-    def matches(self, name: ObjectName) -> bool:
-        """Whether the concrete ``name`` is selected by this pattern (ObjectName.apply)."""
-        if not _wildmatch(self.domain, name.domain):
-            return False
-        theirs = dict(name.properties)
-        mine = dict(self.properties)
-        if not self.property_list_pattern and set(mine) != set(theirs):
-            return False
-        for key, value in mine.items():
-            if key not in theirs:
-                return False
-            if _value_is_pattern(value):
-                if not _wildmatch(value, theirs[key]):
-                    return False
-            elif value != theirs[key]:
-                return False
-        return True
-
-
-def parse_object_name(text: str) -> ObjectName:
-    """Parse like ``new javax.management.ObjectName(text)``; raise ValueError saying what is wrong."""
-    if not isinstance(text, str) or not text:
-        raise ValueError("an ObjectName cannot be empty")
-    if "\n" in text:
-        raise ValueError("an ObjectName cannot contain a newline")
-    colon = text.find(":")
-    if colon < 0:
-        raise ValueError("no ':' between the domain and the key properties (expected domain:key=value,...)")
-    domain, rest = text[:colon], text[colon + 1 :]
-    if not rest:
-        raise ValueError("no key properties after ':' (use domain:* for every bean of a domain)")
-
-    props: list[tuple[str, str]] = []
-    list_pattern = False
-    i, n = 0, len(rest)
-    while i < n:
-        if rest[i] == "*" and (i + 1 == n or rest[i + 1] == ","):
-            if list_pattern:
-                raise ValueError("'*' appears twice in the key property list")
-            list_pattern = True
-            i += 2  # the JDK accepts "d:k=v,*," - so do we
-            continue
-        eq = rest.find("=", i)
-        if eq < 0:
-            raise ValueError(f"key property {rest[i:]!r} has no '=' (expected key=value)")
-        key = rest[i:eq]
-        if not key:
-            raise ValueError(f"a key property at position {colon + 1 + i} has an empty key")
-        bad = set(key) & set(",=:*?")
-        if bad:
-            raise ValueError(f"key {key!r} contains {''.join(sorted(bad))!r}, which keys cannot hold")
-        j = eq + 1
-        if j < n and rest[j] == '"':
-            end = _end_of_quoted(rest, j)
-            value = rest[j:end]
-            j = end
-            if j < n and rest[j] != ",":
-                raise ValueError(f"unexpected {rest[j]!r} after the quoted value of key {key!r}")
-        else:
-            comma = rest.find(",", j)
-            end = n if comma < 0 else comma
-            value = rest[j:end]  # may be empty: the JDK accepts "d:k="
-            bad = set(value) & set('=:"')
-            if bad:
-                raise ValueError(f"the value of key {key!r} ({value!r}) contains {''.join(sorted(bad))!r}: quote it")
-            j = end
-        if any(k == key for k, _ in props):
-            raise ValueError(f"key {key!r} appears twice")
-        props.append((key, value))
-        if j < n:  # at a ','
-            if j + 1 == n:
-                raise ValueError("the key property list ends with ','")
-            j += 1
-        i = j
-    if not props and not list_pattern:
-        raise ValueError("no key properties after ':'")
-    return ObjectName(text=text, domain=domain, properties=tuple(props), property_list_pattern=list_pattern)
-
-
-def _end_of_quoted(text: str, start: int) -> int:
-    """Index just past the closing quote of the quoted value starting at ``start``."""
-    i = start + 1
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            if i + 1 >= len(text) or text[i + 1] not in '"\\*?n':
-                raise ValueError(f'bad escape in quoted value {text[start:]!r} (only \\" \\\\ \\* \\? \\n)')
-            i += 2
-            continue
-        if c == '"':
-            return i + 1
-        if c == "\n":
-            break
-        i += 1
-    raise ValueError(f"quoted value {text[start:]!r} has no closing quote")
-
-
-def unquote_value(value: str) -> str:
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        out, i, body = [], 0, value[1:-1]
-        while i < len(body):
-            if body[i] == "\\" and i + 1 < len(body):
-                nxt = body[i + 1]
-                out.append("\n" if nxt == "n" else nxt)
-                i += 2
-            else:
-                out.append(body[i])
-                i += 1
-        return "".join(out)
-    return value
-
-
-def _has_wildcard(text: str) -> bool:
-    return "*" in text or "?" in text
-
-
-def _value_is_pattern(value: str) -> bool:
-    if value.startswith('"'):
-        # In a quoted value only an unescaped * or ? is a wildcard.
-        i, body = 0, value[1:-1]
-        while i < len(body):
-            if body[i] == "\\":
-                i += 2
-                continue
-            if body[i] in "*?":
-                return True
-            i += 1
-        return False
-    return _has_wildcard(value)
-
-
-@lru_cache(maxsize=1024)
-def _wild_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
-
-
-def _wildmatch(pattern: str, text: str) -> bool:
-    return _wild_regex(pattern).fullmatch(text) is not None
-
-
-def check_bean_pattern(text: str) -> ObjectName:
-    """An ObjectName pattern jmxquery can carry: valid for JMX, and free of its own separators."""
-    name = parse_object_name(text)
-    if not name.domain:
-        raise ValueError("the domain (before ':') is empty; that means the default domain, which differs per JVM")
-    # JMXQuery splits its -q argument at ';', the attribute off at '/', and takes "x==" as a
-    # metric-name prefix; a bean holding those would be cut in the wrong place.
-    if ";" in text:
-        raise ValueError("';' cannot appear in a bean pattern (jmxquery separates queries with it)")
-    if "==" in text:
-        raise ValueError("'==' cannot appear in a bean pattern (jmxquery reads it as a metric-name prefix)")
-    for key, value in name.properties:
-        if "/" in value and not value.startswith('"'):
-            raise ValueError(f"the value of key {key!r} contains '/': quote it (jmxquery splits attributes at '/')")
-    return name
-
-
-# --------------------------------------------------------------------------- presets
 
 
 @dataclass(frozen=True)
@@ -255,7 +66,7 @@ class Query:
 
     def query_strings(self) -> list[str]:
         """JMXQuery's ``{bean}/{attribute}[/{key}]`` forms, one per attribute (or key)."""
-        out = []
+        out: list[str] = []
         for attr in self.attributes:
             if attr.keys:
                 out.extend(f"{self.bean}/{attr.name}/{key}" for key in attr.keys)
@@ -344,6 +155,8 @@ def parse_preset(data: Any, source: str, expected_name: str | None = None) -> Pr
             raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} (check the spelling)")
         bean = raw.get("bean")
         try:
+            if not isinstance(bean, str):
+                raise ValueError("an ObjectName pattern is text (domain:key=value,...)")
             pattern = check_bean_pattern(bean)
         except ValueError as exc:
             raise ConfigError(f"{where}.bean: {bean!r} is not a valid ObjectName pattern: {exc}") from None
@@ -384,14 +197,7 @@ def clear_cache() -> None:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read JMX preset file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"JMX preset file {path} is not valid YAML{where}: {exc}") from None
+    return read_yaml(path, "JMX preset file")
 
 
 @lru_cache(maxsize=8)

@@ -41,7 +41,8 @@ from typing import Any
 
 from kafka_monitor.config.schema import JmxSettings, JmxTarget
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
-from kafka_monitor.jmx.presets import ObjectName, Preset, parse_object_name, resolve_target_presets
+from kafka_monitor.jmx.object_name import ObjectName, parse_object_name
+from kafka_monitor.jmx.presets import Preset, resolve_target_presets
 from kafka_monitor.jmx.skipped_notice import log_skipped, previous_notice, status_fields
 from kafka_monitor.jmx.spark_names import spark_fields
 from kafka_monitor.retry_policy import INTERNAL_ERROR
@@ -49,28 +50,16 @@ from kafka_monitor.store.documents import (
     STATUS_ERROR,
     STATUS_OK,
     Doc,
+    StatusRecorder,
     daily_index,
     doc_id,
     iso,
     minute_of,
-    status_document,
 )
 from kafka_monitor.text import bounded
+from kafka_monitor.vocabulary import FLOW_STAGES
 
 log = logging.getLogger(__name__)
-
-# Where each component sits in the flow (logstash -> Kafka -> MirrorMaker -> Spark), for the
-# one Kibana view that shows the flow in order.
-FLOW_STAGES: dict[str, tuple[str, int]] = {
-    "jvm": ("0-jvm", 0),
-    "logstash": ("1-ingest", 1),
-    "kafka_broker": ("2-broker", 2),
-    "zookeeper": ("2-broker", 2),
-    "mirrormaker": ("3-mirror", 3),
-    "mirrormaker2": ("3-mirror", 3),
-    "spark_driver": ("4-processing", 4),
-    "spark_executor": ("4-processing", 4),
-}
 
 # Error kinds (JmxError.kind, and error_kind of the status document).
 TARGET_UNREACHABLE = "target_unreachable"  # refused, unknown host, no route, connect timed out
@@ -534,13 +523,6 @@ def take_snapshot(
     return snap
 
 
-def snapshot(
-    target: JmxTarget, settings: JmxSettings, *, username: str | None = None, password: str | None = None
-) -> list[JmxSample]:
-    """The values of every preset bean of ``target``: one JVM call, bounded; raises JmxError."""
-    return take_snapshot(target, settings, username=username, password=password).samples
-
-
 def _interpret(
     records: Iterable[JarRecord], presets: Sequence[Preset]
 ) -> tuple[list[JmxSample], list[str], list[str], list[str]]:
@@ -691,27 +673,15 @@ def collect_and_index(
 ) -> dict[str, Any]:
     """Snapshot ``target``, index its documents and a status document; re-raise a JmxError
     after the status document (and any values read) are indexed."""
-    started = time.monotonic()
-    subject = {"target": target.name, "component": target.component}
-
-    def status(
-        state: str, rows: int, kind: str | None = None, message: str | None = None, extra: dict | None = None
-    ) -> Doc:
-        return status_document(
-            index_prefix=status_index_prefix,
-            minute=minute,
-            source="jmx",
-            subject=subject,
-            status=state,
-            duration_ms=(time.monotonic() - started) * 1000,
-            row_count=rows,
-            error_kind=kind,
-            error_message=message,
-            collected_at=datetime.now(UTC),
-            run_id=run_id,
-            try_number=try_number,
-            extra=extra,
-        )
+    recorder = StatusRecorder(
+        index_prefix=status_index_prefix,
+        minute=minute,
+        source="jmx",
+        subject={"target": target.name, "component": target.component},
+        run_id=run_id,
+        try_number=try_number,
+    )
+    status = recorder.document
 
     try:
         username, password = credentials_for(target)
@@ -766,8 +736,8 @@ def collect_and_index(
         "samples": len(snap.samples),
         "queries": snap.query_count,
         "skipped": len(snap.skipped),
-        "indexed": getattr(report, "indexed", None),
-        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        "indexed": report.indexed,
+        "duration_ms": round(recorder.elapsed_ms(), 1),
     }
     log.info(
         "JMX target %s: %d values from %d queries in %.0f ms",

@@ -15,7 +15,6 @@ what the store had confirmed. Whether Airflow retries is ``kafka_monitor.retry_p
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,8 +31,8 @@ from kafka_monitor.store.documents import (
     STATUS_OK,
     STATUS_PARTIAL,
     Doc,
+    StatusRecorder,
     lag_documents,
-    status_document,
 )
 from kafka_monitor.store.sink import BulkIndexError, BulkReport, SearchSink, StoreError, store_error_kind
 from kafka_monitor.text import bounded
@@ -83,8 +82,14 @@ def collect_and_index_topic(
     try_number: int | None = None,
     evaluation: EvaluationSettings | Thresholds | None = None,
 ) -> LagOutcome:
-    started = time.monotonic()
-    subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
+    recorder = StatusRecorder(
+        index_prefix=store.status_index,
+        minute=minute,
+        source="lag",
+        subject={"mirrormaker": mm.name, "group": mm.group, "topic": topic},
+        run_id=run_id,
+        try_number=try_number,
+    )
     sink.ensure_templates()
 
     def status(
@@ -95,33 +100,18 @@ def collect_and_index_topic(
         message: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Doc:
-        return status_document(
-            index_prefix=store.status_index,
-            minute=minute,
-            source="lag",
-            subject=subject,
-            status=state,
-            duration_ms=(time.monotonic() - started) * 1000,
-            row_count=rows,
-            error_kind=kind,
-            error_message=message,
-            collected_at=datetime.now(UTC),
-            run_id=run_id,
-            try_number=try_number,
-            extra={"group_state": group_state, **(extra or {})},
-        )
+        return recorder.document(state, rows, kind, message, extra={"group_state": group_state, **(extra or {})})
 
     try:
         collection = collect_topic(mm, topic)
     except CollectionError as exc:
         message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
-        output = getattr(exc, "output", None)
-        if output is not None:
+        if exc.output is not None:
             # The ends of both streams, escaped and capped: remote text never reaches the log raw.
             log.error(
                 "remote stdout (end):\n%s\nremote stderr (end):\n%s",
-                bounded(output.stdout, keep_newlines=True, tail=True),
-                bounded(output.stderr, keep_newlines=True, tail=True),
+                bounded(exc.output.stdout, keep_newlines=True, tail=True),
+                bounded(exc.output.stderr, keep_newlines=True, tail=True),
             )
         salvaged = _readable_rows_documents(exc, mm, topic, store, minute=minute, run_id=run_id)
         rows = max(len(salvaged) - 1, 0)  # partition documents (the last is the summary)
@@ -179,7 +169,7 @@ def collect_and_index_topic(
         total_lag=summary["total_lag"],
         max_lag=summary["max_lag"],
         indexed=report.indexed - 1,  # the status document is not one of the topic's
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        duration_ms=round(recorder.elapsed_ms(), 1),
         summary=summary,
     )
     log.info(
@@ -247,7 +237,7 @@ def _readable_rows_documents(
 ) -> list[Doc]:
     """When the only fault is unreadable rows (a truncated line), the documents of the rows
     that were read (indexed with the error status, so nothing collected is lost)."""
-    result = getattr(exc, "result", None)
+    result = exc.result
     if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
         return []
     rows = result.rows_for(mm.group, topic)

@@ -50,13 +50,16 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kafka_monitor.config.schema import MirrorMaker
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.lag.command import CommandError, as_mirrormaker, render_describe_command, validate_topic
 from kafka_monitor.retry_policy import CONNECTION_LOOKUP_FAILED, INTERNAL_ERROR
 from kafka_monitor.text import bounded
+
+if TYPE_CHECKING:
+    from airflow.providers.ssh.hooks.ssh import SSHHook
 
 # coreutils `timeout`: 124 when the command ended after TERM, 128+9 when it needed KILL.
 TIMEOUT_EXIT_STATUSES = frozenset({124, 137})
@@ -141,57 +144,74 @@ def _fingerprint(key: Any) -> str:
         return "an unreadable key"
 
 
-def _make_hook(conn_id: str, connect_s: float, idle_s: float):
-    """The SSHHook for ``conn_id``; refuses connections that switch host key checking off."""
+# Connection extras that switch host key checking off (``ignore_hostkey_verification`` is the
+# provider's deprecated name for ``no_host_key_check``).
+INSECURE_EXTRAS = ("no_host_key_check", "ignore_hostkey_verification", "allow_host_key_change")
+
+
+def insecure_extras(extra: Mapping[str, Any]) -> list[str]:
+    """The extras of a connection that ask to skip host key checks (read as the provider does)."""
+    return [name for name in INSECURE_EXTRAS if str(extra.get(name, "")).lower() == "true"]
+
+
+def _lookup_failure(named: str, exc: Exception) -> CollectionError:
+    """A connection lookup that failed. Airflow 3 reports a missing connection and a secrets
+    backend that failed to answer alike, so both are retried; an access denial is final."""
+    if type(exc).__name__ == "AirflowSecretsBackendAccessDenied":  # an authoritative answer
+        return CollectionError(f"{named}: the secrets backend denied access: {exc}", SSH_CONNECTION_INVALID)
+    if type(exc).__name__ == "AirflowNotFoundException":
+        cause = "is not defined (or a secrets backend failed to answer: Airflow reports both alike)"
+    else:
+        cause = f"could not be read (secrets backend or connection lookup failed: {type(exc).__name__}: {exc})"
+    return CollectionError(f"{named} {cause}", CONNECTION_LOOKUP_FAILED)
+
+
+def _make_hook(conn_id: str, connect_s: float, idle_s: float) -> tuple[SSHHook, _Target]:
+    """The SSHHook for ``conn_id``; refuses connections that switch host key checking off.
+
+    The connection's extras are read here, before the hook is built, and the hook is always
+    told to check host keys (``no_host_key_check=False`` overrides any extra), so a connection
+    that asks otherwise is refused by what it says, not by how the provider words its error.
+    """
     from airflow.providers.ssh.hooks.ssh import SSHHook
 
     named = f"SSH connection {conn_id!r}"
     try:
-        hook = SSHHook(
-            ssh_conn_id=conn_id,
-            conn_timeout=connect_s,  # type: ignore[arg-type] - paramiko takes float seconds
-            cmd_timeout=idle_s,
-            banner_timeout=connect_s,
-            auth_timeout=connect_s,  # type: ignore[arg-type]
-            conn_retry_attempts=1,
-        )
-    except ValueError as exc:
-        if "check host key" in str(exc):
-            raise CollectionError(
-                f"{named} sets no_host_key_check together with host_key: refusing to connect "
-                "(remove no_host_key_check; host keys are always checked)",
-                INSECURE_CONNECTION,
-            ) from None
-        raise CollectionError(f"{named} is invalid: {exc}", SSH_CONNECTION_INVALID) from None
-    except (TypeError, KeyError) as exc:  # a malformed extra
+        insecure = insecure_extras(SSHHook.get_connection(conn_id).extra_dejson)
+    except (ValueError, TypeError, KeyError) as exc:  # a malformed extra
         raise CollectionError(f"{named} is invalid: {type(exc).__name__}: {exc}", SSH_CONNECTION_INVALID) from None
     except Exception as exc:  # noqa: BLE001 - not found, or a secrets backend that failed: retried
-        if type(exc).__name__ == "AirflowSecretsBackendAccessDenied":  # an authoritative answer
-            raise CollectionError(
-                f"{named}: the secrets backend denied access: {exc}", SSH_CONNECTION_INVALID
-            ) from None
-        if type(exc).__name__ == "AirflowNotFoundException":
-            cause = "is not defined (or a secrets backend failed to answer: Airflow reports both alike)"
-        else:
-            cause = f"could not be read (secrets backend or connection lookup failed: {type(exc).__name__}: {exc})"
-        raise CollectionError(f"{named} {cause}", CONNECTION_LOOKUP_FAILED) from None
-    target = _Target(conn_id, f"{hook.username}@{hook.remote_host}:{hook.port}")
-    if hook.no_host_key_check:
+        raise _lookup_failure(named, exc) from None
+    if insecure:
         raise CollectionError(
-            f"{named} ({target.address}) sets no_host_key_check: refusing to connect without "
-            "checking the host key; pin it with the 'host_key' extra instead",
+            f"{named} sets {' and '.join(insecure)}: refusing to connect without checking the host "
+            "key; remove it and pin the key with the 'host_key' extra instead",
             INSECURE_CONNECTION,
         )
-    if hook.allow_host_key_change:
-        raise CollectionError(
-            f"{named} ({target.address}) sets allow_host_key_change: refusing to connect "
-            "without checking the host key; pin it with the 'host_key' extra instead",
-            INSECURE_CONNECTION,
+    try:
+        hook = SSHHook(
+            ssh_conn_id=conn_id,
+            # paramiko takes float seconds; the provider's annotation says int.
+            conn_timeout=cast(int, connect_s),
+            cmd_timeout=idle_s,
+            banner_timeout=connect_s,
+            auth_timeout=cast(int, connect_s),
+            conn_retry_attempts=1,
+            no_host_key_check=False,
         )
-    return hook, target
+    except (ValueError, TypeError) as exc:  # a malformed host_key, port or extra
+        raise CollectionError(f"{named} is invalid: {exc}", SSH_CONNECTION_INVALID) from None
+    except Exception as exc:  # noqa: BLE001 - AirflowException (no host, bad key file) and kin: a config problem
+        raise CollectionError(f"{named} is not usable: {type(exc).__name__}: {exc}", SSH_CONNECTION_INVALID) from None
+    return hook, _Target(conn_id, f"{hook.username}@{hook.remote_host}:{hook.port}")
 
 
 def _classify_connect_error(exc: BaseException, target: _Target, connect_s: float) -> CollectionError:
+    """By exception type first. paramiko raises a bare ``SSHException`` for an unknown host key,
+    a missing banner and a handshake that never completed; those are told apart by its wording.
+    The unknown host key and the server that accepts and never speaks are pinned by tests against
+    real servers (tests/test_collect.py), so a paramiko upgrade that rewords them fails there
+    instead of silently changing the kind."""
     import paramiko
 
     where = target.where
@@ -245,16 +265,12 @@ def _classify_connect_error(exc: BaseException, target: _Target, connect_s: floa
     return CollectionError(f"SSH connection to {where} failed: {type(exc).__name__}: {exc}", SSH_CONNECT_FAILED)
 
 
-def run_remote(conn_id: str, command: str, *, connect_s: float, idle_s: float) -> RemoteOutput:
+def run_command(conn_id: str, command: str, *, connect_s: float, idle_s: float) -> tuple[RemoteOutput, _Target]:
     """Run ``command`` on the connection's host; SSH failures raise CollectionError.
 
     The exit status is returned, not judged. ``idle_s`` is the hook's idle timeout (no output
     for that long ends the wait; it does not stop the remote process).
     """
-    return _run(conn_id, command, connect_s=connect_s, idle_s=idle_s)[0]
-
-
-def _run(conn_id: str, command: str, *, connect_s: float, idle_s: float) -> tuple[RemoteOutput, _Target]:
     from airflow.providers.common.compat.sdk import AirflowException
 
     hook, target = _make_hook(conn_id, connect_s, idle_s)
@@ -268,13 +284,13 @@ def _run(conn_id: str, command: str, *, connect_s: float, idle_s: float) -> tupl
             client, command, get_pty=False, environment=None, timeout=idle_s
         )
     except AirflowException as exc:
-        if "timed out" in str(exc):
-            raise CollectionError(
-                f"the command on {target.where} sent nothing for {idle_s:g} s (SSH idle timeout); "
-                "the connection may be stalled",
-                SSH_TIMEOUT,
-            ) from exc
-        raise CollectionError(f"running the command on {target.where} failed: {exc}", SSH_CONNECT_FAILED) from exc
+        # The provider raises AirflowException here only when its idle timeout expired (socket
+        # and paramiko failures pass through as themselves); pinned by the idle-timeout test.
+        raise CollectionError(
+            f"the command on {target.where} sent nothing for {idle_s:g} s (SSH idle timeout); "
+            "the connection may be stalled",
+            SSH_TIMEOUT,
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - the session broke mid-command
         raise CollectionError(
             f"the SSH session to {target.where} broke while the command ran: {type(exc).__name__}: {exc}",
@@ -306,7 +322,7 @@ def _run_bounded(mm: MirrorMaker) -> tuple[RemoteOutput, str]:
     except CommandError as exc:
         raise CollectionError(f"{_where(mm)}: {exc}; nothing was run", INVALID_COMMAND_VALUE) from None
     t = mm.timeouts
-    output, target = _run(
+    output, target = run_command(
         mm.ssh_conn_id, command, connect_s=t.connect_s, idle_s=t.command_s + t.kill_grace_s + IDLE_MARGIN_S
     )
     where = _where(mm, target.address)
@@ -346,15 +362,6 @@ def _mirrormaker(mm: MirrorMaker | Mapping[str, Any]) -> MirrorMaker:
         raise CollectionError(f"{exc}; nothing was run", INVALID_COMMAND_VALUE) from None
 
 
-def run_describe(mm: MirrorMaker | Mapping[str, Any]) -> RemoteOutput:
-    """One bounded ``--describe --group`` run on the host; raises CollectionError on failure."""
-    mm = _mirrormaker(mm)
-    output, where = _run_bounded(mm)
-    if output.exit_status != 0:
-        raise _exit_error(where, output)
-    return output
-
-
 def _partition_key(row: Mapping[str, Any]) -> tuple[int, int]:
     p = row.get("partition")
     return (0, p) if isinstance(p, int) else (1, 0)
@@ -388,7 +395,7 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
     # The tool reports its errors in the output with exit status 0; a JVM that could not start
     # exits non-zero with a message the parser also knows. Either way its kind is the cause.
     if result.errors:
-        error = result.error
+        error = result.errors[0]
         more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
         cause = error.message
         if error.exception and error.exception not in cause:

@@ -16,22 +16,21 @@ the wall clock, so a retried task overwrites its own documents instead of adding
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kafka_monitor.text import bounded
+from kafka_monitor.timestamps import iso
+from kafka_monitor.vocabulary import STATUS_ERROR as STATUS_ERROR  # re-exported for the rooms
+from kafka_monitor.vocabulary import STATUS_OK as STATUS_OK
+from kafka_monitor.vocabulary import STATUS_PARTIAL as STATUS_PARTIAL
+from kafka_monitor.vocabulary import STATUS_VALUES
 
 LAG_DOC_PARTITION = "partition"
 LAG_DOC_SUMMARY = "topic_summary"
-
-STATUS_OK = "ok"
-STATUS_ERROR = "error"
-# The collection worked but the store confirmed only some of its documents; the status
-# document's documents_confirmed / documents_expected and error_message say which.
-STATUS_PARTIAL = "partial"
-STATUSES = (STATUS_OK, STATUS_ERROR, STATUS_PARTIAL)
 
 
 @dataclass(frozen=True)
@@ -48,10 +47,6 @@ def minute_of(ts: datetime) -> datetime:
     if ts.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
     return ts.astimezone(UTC).replace(second=0, microsecond=0)
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def daily_index(prefix: str, ts: datetime) -> str:
@@ -161,8 +156,8 @@ def status_document(
     is part of the id, e.g. ``{"mirrormaker": "mm-1", "group": "oasis-group", "topic": "t"}``
     or ``{"target": "broker-1", "component": "kafka_broker"}``.
     """
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(map(repr, STATUSES))}, not {status!r}")
+    if status not in STATUS_VALUES:
+        raise ValueError(f"status must be one of {', '.join(map(repr, STATUS_VALUES))}, not {status!r}")
     minute = minute_of(minute)
     stamp = iso(minute)
     body: dict[str, Any] = {
@@ -183,3 +178,59 @@ def status_document(
         body.update(extra)
     key = [f"{k}={subject[k]}" for k in sorted(subject)]
     return Doc(daily_index(index_prefix, minute), doc_id("status", source, *key, stamp), body)
+
+
+class StatusRecorder:
+    """One collection's status documents: what lag, JMX and the CloudWatch sync each record.
+
+    Made when the collection starts (the duration counts from then); ``document`` builds the
+    status document for the outcome, for the caller to index with whatever else it has.
+    ``collected_at`` fixes the collection time (default: the wall clock when the document is made).
+    """
+
+    def __init__(
+        self,
+        *,
+        index_prefix: str,
+        minute: datetime,
+        source: str,
+        subject: Mapping[str, Any],
+        run_id: str | None = None,
+        try_number: int | None = None,
+        collected_at: datetime | None = None,
+    ):
+        self.index_prefix = index_prefix
+        self.minute = minute
+        self.source = source
+        self.subject = dict(subject)
+        self.run_id = run_id
+        self.try_number = try_number
+        self.collected_at = collected_at
+        self.started = time.monotonic()
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+    def document(
+        self,
+        status: str,
+        rows: int = 0,
+        kind: str | None = None,
+        message: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Doc:
+        return status_document(
+            index_prefix=self.index_prefix,
+            minute=self.minute,
+            source=self.source,
+            subject=self.subject,
+            status=status,
+            duration_ms=self.elapsed_ms(),
+            row_count=rows,
+            error_kind=kind,
+            error_message=message,
+            collected_at=self.collected_at or datetime.now(UTC),
+            run_id=self.run_id,
+            try_number=self.try_number,
+            extra=extra,
+        )

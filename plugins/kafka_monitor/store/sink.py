@@ -21,14 +21,14 @@ and backed off here. Ids are deterministic (see ``documents``) and every action 
 so a retried request or task overwrites instead of duplicating.
 
 Which store: ``StoreSettings.kind``. ``elasticsearch`` takes its client from the
-elasticsearch provider (``ElasticsearchSQLHook(elasticsearch_conn_id=...).get_conn().es``:
-host, port, schema http/https, login/password as basic auth, every extra passed to the client
-as a keyword argument, e.g. ``{"api_key": "...", "ca_certs": "..."}``). The provider installs
+elasticsearch provider (see ``kafka_monitor.store.clients``: host, port, schema http/https,
+login/password as basic auth, every extra passed to the client as a keyword argument, e.g.
+``{"api_key": "...", "ca_certs": "..."}``). The provider installs
 the 9.x client; against an Elasticsearch 8.x server set ``AIRFLOW__ELASTICSEARCH__ES_COMPAT_WITH=8``
 (``[elasticsearch] es_compat_with = 8``), which makes the provider send
 ``compatible-with=8`` media types (an 8.x server answers 400 ``media_type_header_exception`` to
 ``compatible-with=9``). ``opensearch`` (Amazon OpenSearch Service, self-managed OpenSearch)
-takes ``OpenSearchHook(open_search_conn_id=...).client``: host, port, login/password as basic
+takes the opensearch provider's client (``kafka_monitor.store.clients``): host, port, login/password as basic
 auth (fine-grained access control's internal users), extras ``use_ssl``, ``verify_certs``.
 
 Retention: indices are daily, ``<prefix>-YYYY.MM.DD``; ``delete_expired`` deletes those of the
@@ -60,6 +60,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from kafka_monitor.config.schema import StoreSettings
+from kafka_monitor.config.validators import check_distinct_index_prefixes
 from kafka_monitor.errors import ConfigError, KafkaMonitorError
 from kafka_monitor.paths import include_path
 from kafka_monitor.retry_policy import INDEX_REJECTED, STORE_NOT_OWNED, STORE_THROTTLED, STORE_UNAVAILABLE
@@ -478,11 +479,11 @@ class SearchSink:
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        prefixes = [getattr(settings, name) for name, _ in TEMPLATE_FILES]
-        if len(set(prefixes)) != len(prefixes):
-            raise ConfigError(
-                f"store: lag_index, status_index, jmx_index and incident_index must differ, not {prefixes}"
-            )
+        prefixes = {name: getattr(settings, name) for name, _ in TEMPLATE_FILES}
+        try:  # checked on load too; again here for settings built without validation
+            check_distinct_index_prefixes(prefixes)
+        except ValueError as exc:
+            raise ConfigError(f"store: {exc}, not {list(prefixes.values())}") from None
         self.settings = settings
         self._api = _adapter(client, settings.request_timeout_s)
         self._rng = rng or random.Random()
@@ -497,15 +498,16 @@ class SearchSink:
         """A sink on a client built by the Airflow provider from connection ``settings.conn_id``."""
         from airflow.exceptions import AirflowNotFoundException
 
+        from kafka_monitor.store.clients import ProviderChanged, elasticsearch_client, opensearch_client
+
+        client: Any
         try:
             if settings.kind == "elasticsearch":
-                from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchSQLHook
-
-                client = ElasticsearchSQLHook(elasticsearch_conn_id=settings.conn_id).get_conn().es
+                client = elasticsearch_client(settings.conn_id)
             else:
-                from airflow.providers.opensearch.hooks.opensearch import OpenSearchHook
-
-                client = OpenSearchHook(open_search_conn_id=settings.conn_id, log_query=False).client
+                client = opensearch_client(settings.conn_id)
+        except ProviderChanged:
+            raise
         except AirflowNotFoundException:
             raise ConfigError(f"store.conn_id: Airflow connection {settings.conn_id!r} is not defined") from None
         except Exception as exc:  # noqa: BLE001 - any client-construction failure, credentials scrubbed
