@@ -276,5 +276,5 @@ def test_the_status_recorder_writes_the_same_document_for_every_room():
         1,
     )
     assert 0 <= ok.source["duration_ms"] <= failed.source["duration_ms"]
-    with pytest.raises(ValueError, match="status must be 'ok' or 'error'"):
+    with pytest.raises(ValueError, match="status must be one of 'ok', 'error', 'partial', not 'fine'"):
         recorder.document("fine")

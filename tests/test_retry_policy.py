@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from kafka_monitor import retry_policy, tasks
-from kafka_monitor.cloudwatch import dashboard
+from kafka_monitor.cloudwatch import aws, errors, metrics, sync
 from kafka_monitor.jmx import snapshot
 from kafka_monitor.lag import describe, ssh
 from kafka_monitor.paths import PACKAGE_DIR
@@ -26,7 +26,11 @@ def kinds_in_the_code() -> set[str]:
     found |= set(describe.ERROR_KINDS)
     found |= {getattr(snapshot, n) for n in ("TARGET_UNREACHABLE", "TIMEOUT", "AUTH_FAILED", "NO_BEANS")}
     found |= {getattr(snapshot, n) for n in ("CREDENTIALS", "JAVA_MISSING", "JMX_FAILED")}
-    cloudwatch_kinds = set(re.findall(r'kind="([a-z_]+)"', inspect.getsource(dashboard)))
+    cloudwatch_kinds = {
+        kind
+        for module in (aws, errors, metrics, sync)
+        for kind in re.findall(r'kind="([a-z_]+)"', inspect.getsource(module))
+    }
     found |= {f"aws_{kind}" for kind in cloudwatch_kinds}
     found |= {
         retry_policy.INTERNAL_ERROR,
