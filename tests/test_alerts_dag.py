@@ -66,10 +66,14 @@ def test_a_run_with_a_dead_mirrormaker_alerts_lag_unknown_and_the_failed_run(
     ) == [
         ("collection", "open", "mm-dead"),
         ("dag", "open", "kafka_monitor"),
+        # The healthy host's topic has a partition nobody ever committed: its verdict (issue 10)
+        # is no_offset, at the warn threshold, so the lag track opens too.
+        ("lag", "open", "mm-ok"),
     ], output[-5000:]
     unknown = next(p for p in posts if p["track"] == "collection")
     assert unknown["error_kind"] == "ssh_connect_failed"
     assert sorted(m.subject for m in smtp_receiver.received()) == [
+        "[kafka-monitor] OPEN NO_OFFSET: mm-ok/{}/{} - never committed".format(healthy["group"], topic),
         "[kafka-monitor] OPEN: DAG kafka_monitor run failed",
         f"[kafka-monitor] OPEN: lag of mm-dead/{healthy['group']}/{topic} unknown for 1 minutes: ssh_connect_failed",
     ]
