@@ -228,3 +228,83 @@ def enforce_retention(config_path: str | None = None, *, now: datetime) -> list[
     deleted = sink.delete_expired(now)
     log.info("retention %d days: deleted %d indices %s", config.store.retention_days, len(deleted), deleted)
     return deleted
+
+
+# --------------------------------------------------------------------------- lag over the Admin API
+
+
+def plan_admin_lag(config_path: str | None = None) -> list[dict[str, Any]]:
+    """One kwargs dict per mapped Admin-API lag task: a ``consumer_groups`` entry and its topics."""
+    config = load_checked(config_path)
+    store = config.store.model_dump(mode="json")
+    targets = config.admin_lag_targets()
+    log.info("%d Admin-API lag collections for %d consumer groups", len(targets), len(config.consumer_groups))
+    return [{"target": target, "store": store} for target in targets]
+
+
+def admin_lag_label(target: dict[str, Any]) -> str:
+    watch, topics = target["watch"], target["topics"]
+    what = topics[0] if len(topics) == 1 else f"{len(topics)} topics"
+    return f"{watch['name']}/{watch['group']}/{what}"
+
+
+def collect_admin_lag(
+    target: dict[str, Any],
+    store: dict[str, Any],
+    *,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+) -> dict[str, Any]:
+    """One Admin-API collection for the target's topics, then each topic through the lag pipeline.
+
+    Every topic gets its documents or its error status document before the task fails for
+    any topic that could not be collected (the first failure's kind decides a retry).
+    """
+    from kafka_monitor.config.schema import ConsumerGroupWatch
+    from kafka_monitor.lag.admin import collect_group
+    from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
+    from kafka_monitor.store.sink import SearchSink
+
+    settings = StoreSettings.model_validate(store)
+    watch = ConsumerGroupWatch.model_validate(target["watch"])
+    sink = SearchSink.from_settings(settings)
+    collection = collect_group(watch, target["topics"])
+    log.info(
+        "%s: group %r, %d topics collected in %.3f s with %d Admin API requests (%s); %d members described",
+        watch.name,
+        watch.group,
+        len(target["topics"]),
+        collection.duration_s,
+        collection.requests,
+        ", ".join(collection.steps) or "none answered",
+        collection.members_reported,
+    )
+    outcomes: list[dict[str, Any]] = []
+    failures: list[LagCollectionFailed] = []
+    for topic in target["topics"]:
+        try:
+            outcome = collect_and_index_topic(
+                watch,
+                topic,
+                sink,
+                settings,
+                minute=minute,
+                run_id=run_id,
+                try_number=try_number,
+                collect=collection.getter(topic),
+                source="admin",
+            )
+        except LagCollectionFailed as exc:
+            log.error("%s", exc)
+            failures.append(exc)
+            continue
+        outcomes.append(outcome.as_dict())
+    if failures:
+        kinds = sorted({f.kind for f in failures})
+        message = (
+            f"{watch.name}: lag of {len(failures)} of {len(target['topics'])} topics of group {watch.group!r} "
+            f"not collected ({', '.join(kinds)}); first: {failures[0]}"
+        )
+        raise _fail(message, retryable=all(f.retryable for f in failures)) from failures[0]
+    return {"name": watch.name, "group": watch.group, "source": "admin", "topics": outcomes}

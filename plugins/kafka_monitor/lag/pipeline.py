@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from kafka_monitor.config.schema import MirrorMaker, StoreSettings
+from kafka_monitor.config.schema import ConsumerGroupWatch, MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
 from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
@@ -41,8 +42,19 @@ NOT_RETRYABLE = frozenset(
         "topic_not_in_group",
         "jvm_startup",
         "index_rejected",
+        # the Admin-API collector's (kafka_monitor.lag.admin)
+        "kafka_connection_invalid",
+        "auth_failed",
+        "topic_not_found",
     }
 )
+
+
+class Collected(Protocol):
+    """What a collector hands over: describe-shaped rows of one topic, and the group state."""
+
+    rows: list[dict[str, Any]]
+    group_state: str | None
 
 
 class LagCollectionFailed(KafkaMonitorError):
@@ -77,7 +89,7 @@ class LagOutcome:
 
 
 def collect_and_index_topic(
-    mm: MirrorMaker,
+    mm: MirrorMaker | ConsumerGroupWatch,
     topic: str,
     sink: SearchSink,
     store: StoreSettings,
@@ -85,7 +97,11 @@ def collect_and_index_topic(
     minute: datetime,
     run_id: str | None = None,
     try_number: int | None = None,
+    collect: Callable[[], Collected] | None = None,
+    source: str = "ssh",
 ) -> LagOutcome:
+    """``collect`` returns the topic's rows or raises CollectionError; the default is the SSH
+    describe on ``mm`` (``source`` names the collector in the documents)."""
     started = time.monotonic()
     subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
     sink.ensure_templates()
@@ -104,17 +120,21 @@ def collect_and_index_topic(
             collected_at=datetime.now(UTC),
             run_id=run_id,
             try_number=try_number,
-            extra={"group_state": group_state},
+            extra={"group_state": group_state, "collector": source},
         )
 
     try:
-        collection = collect_topic(mm, topic)
+        collection = collect() if collect is not None else collect_topic(mm, topic)  # type: ignore[arg-type]
     except CollectionError as exc:
         message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
         output = getattr(exc, "output", None)
         if output is not None:
             log.error("remote stdout:\n%s\nremote stderr:\n%s", output.stdout[-4000:], output.stderr[-4000:])
-        salvaged = _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
+        salvaged = (
+            _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
+            if isinstance(mm, MirrorMaker)
+            else 0
+        )
         if salvaged:
             message += f" ({salvaged} readable rows were indexed)"
         sink.index([status(STATUS_ERROR, salvaged, None, exc.kind, str(exc))])
@@ -130,6 +150,7 @@ def collect_and_index_topic(
         group_state=collection.group_state,
         collected_at=datetime.now(UTC),
         run_id=run_id,
+        collector=source,
     )
     summary = docs[-1].source
     try:
