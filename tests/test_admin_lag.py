@@ -288,7 +288,7 @@ def test_members_and_state_of_a_live_group(broker, connections):
     )
     try:
         consumer.subscribe([topic])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         while not consumer.assignment() and time.monotonic() < deadline:
             consumer.poll(0.5)
         assigned = len(consumer.assignment())
