@@ -234,6 +234,16 @@ def test_a_broker_down_or_hanging_gives_its_kind_a_status_document_and_a_retry(f
     assert elapsed < 10 + 15
 
 
+def test_a_missing_kafka_connection_is_kafka_connection_invalid_and_not_retried(connections, opensearch_client):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="Kafka connection 'admin_test_nowhere' is not usable") as caught:
+        run_admin(SEED_TOPICS[:1], conn_id="admin_test_nowhere")
+    assert failed_kind(caught) == "kafka_connection_invalid"
+    (status,) = status_docs(opensearch_client, topic=SEED_TOPICS[0])
+    assert status["error_kind"] == "kafka_connection_invalid"
+
+
 # --------------------------------------------------------------------------- secrets
 
 

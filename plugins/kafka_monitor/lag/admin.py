@@ -104,7 +104,8 @@ class GroupCollection:
     duration_s: float
     requests: int  # Admin API calls made (each may fan out to several brokers)
     members_reported: int = 0
-    steps: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # the Admin calls that answered, in order
+    step_s: dict[str, float] = field(default_factory=dict)  # seconds each took (client start: "client")
 
     def getter(self, topic: str) -> Callable[[], AdminTopicCollection]:
         """A zero-argument collector for ``lag.pipeline`` (raises the topic's error)."""
@@ -129,6 +130,8 @@ class _Client:
         self.errors: list[Any] = []  # KafkaError objects from error_cb
         self.deadline = time.monotonic() + watch.timeouts.total_s
         self.requests = 0
+        self.marks: dict[str, float] = {}
+        self._mark = time.monotonic()
         self._secrets: list[str] = []
         self.bootstrap = "?"
         self.admin = self._make()
@@ -175,6 +178,11 @@ class _Client:
                 f"{named} has a setting the Kafka client refuses: {self.redact(str(exc))}", KAFKA_CONNECTION_INVALID
             ) from None
 
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.marks[name] = round(now - self._mark, 3)
+        self._mark = now
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
@@ -217,7 +225,8 @@ class _Client:
         seen_text = " | ".join(dict.fromkeys(seen))[-600:]
         where = self.where
         auth = ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL", "TOPIC_AUTHORIZATION_FAILED")
-        if name in auth or seen_names & {"_AUTHENTICATION", "_SSL"} or "SASL" in seen_text or "SSL" in seen_text:
+        tls_failed = "SSL handshake failed" in seen_text or "certificate" in seen_text.lower()
+        if name in auth or seen_names & {"_AUTHENTICATION", "_SSL"} or "SASL" in seen_text or tls_failed:
             return CollectionError(
                 f"{where}: authentication with the brokers failed while {step}: {seen_text or text}", AUTH_FAILED
             )
@@ -270,6 +279,7 @@ def collect_group(watch: ConsumerGroupWatch | Mapping[str, Any], topics: Iterabl
     finally:
         result.duration_s = round(time.monotonic() - started, 3)
         result.requests = client.requests if client else 0
+        result.step_s = dict(client.marks) if client else {}
     return result
 
 
@@ -295,6 +305,7 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
             continue
         partitions[topic] = sorted(p.id for p in description.partitions)
     result.steps.append("describe_topics")
+    client.lap("describe_topics")
     if not partitions:
         return
 
@@ -311,6 +322,7 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
             owners[(tp.topic, tp.partition)] = member
     result.members_reported = len(description.members or [])
     result.steps.append("describe_consumer_groups")
+    client.lap("describe_consumer_groups")
 
     # 3. committed offsets: every one of the group's, before any log-end offset
     step = "listing the group's committed offsets"
@@ -324,6 +336,7 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
         if tp.error is None and tp.offset >= 0:
             committed[(tp.topic, tp.partition)] = tp.offset
     result.steps.append("list_consumer_group_offsets")
+    client.lap("list_consumer_group_offsets")
 
     if not committed and not owners:
         if result.group_state == "Dead" or not _group_listed(client, group):
@@ -364,6 +377,7 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
                 raise
             ends[(tp.topic, tp.partition)] = exc
     result.steps.append("list_offsets")
+    client.lap("list_offsets")
 
     for topic, ps in partitions.items():
         failed = [ends[(topic, p)] for p in ps if isinstance(ends[(topic, p)], CollectionError)]
