@@ -12,7 +12,8 @@ One collection serves every topic of a group (the batched fan-out), in this orde
    ``list_topics`` is not used because a metadata request for a missing topic may create it);
 2. ``describe_consumer_groups`` — state and members' assignment (for ``consumer_id``, ``host``
    and ``client_id``; tansu answers ``members=[]``, see docs/admin-api.md);
-3. ``list_consumer_group_offsets`` — every committed offset of the group, one request;
+3. ``list_consumer_group_offsets`` — the group's committed offsets of those partitions, one
+   request (only when a topic has none, a second one for all of the group's, to name the cause);
 4. ``list_offsets(latest)`` — the log-end offset of every partition, one request fan-out.
 
 Committed offsets are read *before* log-end offsets: the log only grows between the two
@@ -324,37 +325,38 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
     result.steps.append("describe_consumer_groups")
     client.lap("describe_consumer_groups")
 
-    # 3. committed offsets: every one of the group's, before any log-end offset
+    # 3. committed offsets of the watched partitions, before any log-end offset
     step = "listing the group's committed offsets"
-    futures = client.call(
-        step,
-        lambda s: client.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=s),
-    )
-    listed = client.result(step, futures[group])
-    committed: dict[tuple[str, int], int] = {}
-    for tp in listed.topic_partitions or []:
-        if tp.error is None and tp.offset >= 0:
-            committed[(tp.topic, tp.partition)] = tp.offset
+    wanted_tps = [TopicPartition(topic, p) for topic, ps in partitions.items() for p in ps]
+    committed = _committed(client, step, ConsumerGroupTopicPartitions(group, wanted_tps))
     result.steps.append("list_consumer_group_offsets")
     client.lap("list_consumer_group_offsets")
 
-    if not committed and not owners:
-        if result.group_state == "Dead" or not _group_listed(client, group):
-            raise CollectionError(
-                f"{client.where}: the consumer group does not exist on the cluster "
-                f"(state {result.group_state}, no committed offsets, no members)",
-                GROUP_NOT_FOUND,
-            )
-        raise CollectionError(
-            f"{client.where}: the consumer group has no committed offsets and no members "
-            f"(state {result.group_state}): nothing consumes, no lag to report",
-            GROUP_WITHOUT_OFFSETS,
-        )
-
     consumed = {t_ for (t_, _p) in committed} | {t_ for (t_, _p) in owners}
-    for topic in list(partitions):
-        if topic not in consumed:
-            shown = ", ".join(sorted(consumed)[:10]) + (f" and {len(consumed) - 10} more" if len(consumed) > 10 else "")
+    idle = [topic for topic in partitions if topic not in consumed]
+    if idle:
+        # Only to name the cause: what does the group consume at all? (one more request, rare)
+        everything = _committed(
+            client, "listing all of the group's committed offsets", ConsumerGroupTopicPartitions(group)
+        )
+        result.steps.append("list_consumer_group_offsets(all)")
+        client.lap("list_consumer_group_offsets(all)")
+        group_topics = {t_ for (t_, _p) in everything} | {t_ for (t_, _p) in owners}
+        if not group_topics:
+            if result.group_state == "Dead" or not _group_listed(client, group):
+                raise CollectionError(
+                    f"{client.where}: the consumer group does not exist on the cluster "
+                    f"(state {result.group_state}, no committed offsets, no members)",
+                    GROUP_NOT_FOUND,
+                )
+            raise CollectionError(
+                f"{client.where}: the consumer group has no committed offsets and no members "
+                f"(state {result.group_state}): nothing consumes, no lag to report",
+                GROUP_WITHOUT_OFFSETS,
+            )
+        ordered = sorted(group_topics)
+        shown = ", ".join(ordered[:10]) + (f" and {len(ordered) - 10} more" if len(ordered) > 10 else "")
+        for topic in idle:
             result.topics[topic] = CollectionError(
                 f"{client.where}: topic {topic!r} is not in consumer group {group!r} (no committed offset "
                 f"and no assignment for it); the group has: {shown}",
@@ -410,6 +412,17 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
         result.topics[topic] = AdminTopicCollection(
             rows=rows, group_state=result.group_state, members_reported=result.members_reported
         )
+
+
+def _committed(client: _Client, step: str, request: Any) -> dict[tuple[str, int], int]:
+    """Committed offsets of ``request`` (a ConsumerGroupTopicPartitions); none is -1001: left out."""
+    futures = client.call(step, lambda s: client.admin.list_consumer_group_offsets([request], request_timeout=s))
+    listed = client.result(step, futures[request.group_id])
+    committed: dict[tuple[str, int], int] = {}
+    for tp in listed.topic_partitions or []:
+        if tp.error is None and tp.offset >= 0:
+            committed[(tp.topic, tp.partition)] = tp.offset
+    return committed
 
 
 def _group_listed(client: _Client, group: str) -> bool:
