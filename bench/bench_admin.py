@@ -7,7 +7,9 @@ per partition). Then measures, in this order:
 1. the batched Admin-API path: one ``collect_group`` for every topic of the group (one set of
    Admin requests), checked against the expected rows and lag;
 2. the per-topic Admin-API path: ``collect_topic`` for a sample of topics, one after another;
-3. the SSH path: ``lag.ssh.collect_topic`` (bounded describe over the real sshd, answered by
+3. the whole batched task, ``tasks.collect_admin_lag``: the collection plus every topic's
+   documents and status document into the sandbox store (osmem), one topic after another;
+4. the SSH path: ``lag.ssh.collect_topic`` (bounded describe over the real sshd, answered by
    the stand-in ``kafka-consumer-groups.sh``, a Python process, not a JVM) for the seed's five
    topics of oasis-group, one after another.
 
@@ -22,19 +24,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox.broker import TansuBroker
 from sandbox.mirrormaker import SEED_TOPICS, MirrorMakerHost
+from sandbox.search import SearchStore
 from sandbox.sshd import SshServer
 
 GROUP = "bench-group"
 KAFKA_CONN = "bench_kafka"
 SSH_CONN = "bench_ssh"
+STORE_CONN = "bench_store"
 
 
 def create_and_fill(broker: TansuBroker, topics: list[str], partitions: int) -> float:
@@ -89,6 +95,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=20, help="topics timed one by one on the per-topic paths")
     args = parser.parse_args()
 
+    from kafka_monitor import tasks
     from kafka_monitor.config.schema import MirrorMaker
     from kafka_monitor.lag import admin
     from kafka_monitor.lag import ssh as ssh_path
@@ -144,7 +151,25 @@ def main() -> None:
                 f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); about {per_minute(admin_each):,} topics/minute sequentially"
             )
 
-            # 3. per topic, SSH describe (stand-in tool)
+            # 3. the whole batched task: collection + indexing into the sandbox store
+            logging.getLogger("opensearch").setLevel(logging.WARNING)
+            logging.getLogger("kafka_monitor").setLevel(logging.WARNING)
+            with SearchStore(work / "store") as store:
+                os.environ[f"AIRFLOW_CONN_{STORE_CONN.upper()}"] = json.dumps(store.airflow_connection("opensearch"))
+                settings = {"kind": "opensearch", "conn_id": STORE_CONN}
+                t0 = time.perf_counter()
+                returned = tasks.collect_admin_lag(
+                    {"watch": watch(topics), "topics": topics}, settings, minute=datetime.now(UTC), run_id="bench"
+                )
+                task_s = time.perf_counter() - t0
+                indexed = sum(t["indexed"] for t in returned["topics"])
+            print(
+                f"whole batched task (collect + index {indexed:,} documents + {len(topics)} status documents, "
+                f"topic by topic): {task_s:.2f} s; fits in the minute: {'yes' if task_s < 60 else 'NO'}",
+                flush=True,
+            )
+
+            # 4. per topic, SSH describe (stand-in tool)
             host = MirrorMakerHost(work / "mm-host", broker).install()
             host.mirror(SEED_TOPICS, args.partitions)
             mm = MirrorMaker.model_validate(

@@ -278,6 +278,8 @@ def collect_group(watch: ConsumerGroupWatch | Mapping[str, Any], topics: Iterabl
         for topic in wanted:
             result.topics.setdefault(topic, exc)
     finally:
+        if client is not None:
+            client.admin.poll(0)  # deliver the client's queued log lines and errors to our logger
         result.duration_s = round(time.monotonic() - started, 3)
         result.requests = client.requests if client else 0
         result.step_s = dict(client.marks) if client else {}
