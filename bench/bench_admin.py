@@ -8,7 +8,8 @@ per partition). Then measures, in this order:
    Admin requests), checked against the expected rows and lag;
 2. the per-topic Admin-API path: ``collect_topic`` for a sample of topics, one after another;
 3. the whole batched task, ``tasks.collect_admin_lag``: the collection plus every topic's
-   documents and status document into the sandbox store (osmem), one topic after another;
+   documents and status document into the sandbox store (osmem), ``ADMIN_INDEX_WORKERS`` topics
+   at a time;
 4. the SSH path: ``lag.ssh.collect_topic`` (bounded describe over the real sshd, answered by
    the stand-in ``kafka-consumer-groups.sh``, a Python process, not a JVM) for the seed's five
    topics of oasis-group, one after another.
@@ -165,7 +166,7 @@ def main() -> None:
                 indexed = sum(t["indexed"] for t in returned["topics"])
             print(
                 f"whole batched task (collect + index {indexed:,} documents + {len(topics)} status documents, "
-                f"topic by topic): {task_s:.2f} s; fits in the minute: {'yes' if task_s < 60 else 'NO'}",
+                f"{tasks.ADMIN_INDEX_WORKERS} topics at a time): {task_s:.2f} s; fits in the minute: {'yes' if task_s < 60 else 'NO'}",
                 flush=True,
             )
 
