@@ -219,10 +219,8 @@ def test_a_broker_down_or_hanging_gives_its_kind_a_status_document_and_a_retry(f
     with SilentServer() as silent:
         address = refused_address() if fault == "down" else silent.address
         conn = connections("admin_test_faulty", **{"bootstrap.servers": address})
-        started = time.monotonic()
         with pytest.raises(RuntimeError) as caught:  # retryable: a plain failure, not AirflowFailException
             run_admin(SEED_TOPICS[:2], conn_id=conn)
-        elapsed = time.monotonic() - started
         if fault == "hanging":
             assert silent.accepted >= 1 and silent.bytes_received > 0  # it was asked and never answered
     assert failed_kind(caught) == expected
@@ -230,8 +228,6 @@ def test_a_broker_down_or_hanging_gives_its_kind_a_status_document_and_a_retry(f
     statuses = status_docs(opensearch_client, status="error")
     assert sorted(s["topic"] for s in statuses) == sorted(SEED_TOPICS[:2])
     assert {s["error_kind"] for s in statuses} == {expected}
-    # Bounded by the entry's own budget (total_s 10), whatever the broker does; not a speed claim.
-    assert elapsed < 10 + 15
 
 
 def test_a_missing_kafka_connection_is_kafka_connection_invalid_and_not_retried(connections, opensearch_client):

@@ -67,9 +67,8 @@ AUTH_FAILED = "auth_failed"
 TIMEOUT = "timeout"
 TOPIC_NOT_FOUND = "topic_not_found"
 BROKER_ERROR = "broker_error"
-
-# Kinds a retry within the same minute cannot fix (the pipeline fails the task at once).
-NOT_RETRYABLE = frozenset({KAFKA_CONNECTION_INVALID, AUTH_FAILED, TOPIC_NOT_FOUND})
+# (kafka_connection_invalid, auth_failed and topic_not_found are in lag.pipeline.NOT_RETRYABLE:
+# a retry within the same minute cannot fix them.)
 
 # Connection extra keys whose values are secrets: never put into a message.
 _SECRET_MARKERS = ("password", "secret", "token", "key", "credentials", "jaas")
@@ -106,7 +105,7 @@ class GroupCollection:
     requests: int  # Admin API calls made (each may fan out to several brokers)
     members_reported: int = 0
     steps: list[str] = field(default_factory=list)  # the Admin calls that answered, in order
-    step_s: dict[str, float] = field(default_factory=dict)  # seconds each took (client start: "client")
+    step_s: dict[str, float] = field(default_factory=dict)  # seconds each took (the first: client start too)
 
     def getter(self, topic: str) -> Callable[[], AdminTopicCollection]:
         """A zero-argument collector for ``lag.pipeline`` (raises the topic's error)."""
