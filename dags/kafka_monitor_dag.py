@@ -10,6 +10,10 @@ observable tasks:
   MirrorMaker host with the host key checked, run one bounded
   `kafka-consumer-groups.sh --describe --group G`, parse it for any Kafka version, bulk-index one
   document per partition plus a per-topic summary into the lag index, and a status document.
+- **collect_admin_lag** — one mapped task per `consumer_groups` entry of `kind: admin`
+  (label `name/group/N topics`, or `name/group/topic` when not batched): committed offsets then
+  log-end offsets through the Kafka Admin API (apache-kafka provider connection), no SSH or JVM;
+  the same documents as collect_lag, with `source: admin`.
 - **snapshot_jmx** — one mapped task per JMX target (label: the target name): all of a
   target's preset beans in one bounded jmxquery call, into the JMX index.
 - **evaluate_alerts** — after the lag, JMX and dashboard tasks (a teardown: it runs even when some failed, and
@@ -97,6 +101,27 @@ def kafka_monitor():
             try_number=context["ti"].try_number,
         )
 
+    @task(execution_timeout=timedelta(seconds=20))
+    def plan_admin_lag() -> list[dict]:
+        from kafka_monitor import tasks
+
+        return tasks.plan_admin_lag()
+
+    # A batched group of 2,000 topics needs most of the minute (bench/bench_admin.py).
+    @task(map_index_template="{{ label }}", max_active_tis_per_dagrun=8, execution_timeout=timedelta(seconds=55))
+    def collect_admin_lag(target: dict, store: dict) -> dict:
+        from kafka_monitor import tasks
+
+        context = get_current_context()
+        context["label"] = tasks.admin_lag_label(target)
+        return tasks.collect_admin_lag(
+            target,
+            store,
+            minute=tasks.scheduled_minute(context),
+            run_id=context["run_id"],
+            try_number=context["ti"].try_number,
+        )
+
     @task(map_index_template="{{ label }}", max_active_tis_per_dagrun=8)
     def snapshot_jmx(target: dict, jmx: dict, store: dict) -> dict:
         from kafka_monitor import tasks
@@ -128,11 +153,12 @@ def kafka_monitor():
         return tasks.evaluate_alerts(minute=tasks.scheduled_minute(get_current_context()))
 
     lag = collect_lag.expand_kwargs(plan_lag())
+    admin_lag = collect_admin_lag.expand_kwargs(plan_admin_lag())
     jmx = snapshot_jmx.expand_kwargs(plan_jmx())
     dashboard = sync_dashboard()
     # A teardown runs when its upstream is done, failed or not, and unlike an all_done task it
     # does not decide the run's state: a failed collection still fails the run.
-    [lag, jmx, dashboard] >> evaluate_alerts().as_teardown()
+    [lag, admin_lag, jmx, dashboard] >> evaluate_alerts().as_teardown()
 
 
 kafka_monitor()

@@ -197,6 +197,57 @@ def _environment(values: dict[str, str]):
                 os.environ[key] = value
 
 
+# --------------------------------------------------------------------------- Admin-API groups (issue 13)
+
+
+def admin_groups_beside_ssh(sandbox: Sandbox, minute: datetime) -> list[str]:
+    """The flow's other consumer groups over the Admin API, beside MirrorMaker's over SSH.
+
+    Gives the example groups of include/kafka_monitor.yaml (Logstash's input, a Spark job)
+    committed offsets on the sandbox broker, collects them and oasis-group itself through
+    ``kafka_monitor.tasks.collect_admin_lag`` (in process, the same minute as the DAG run),
+    and returns table lines: per group and collector, the total lag read back from the store.
+    """
+    from kafka_monitor import tasks
+
+    assert sandbox.broker is not None and sandbox.store is not None
+    broker, topics = sandbox.broker, list(sandbox.topics)
+    # Logstash keeps up with the first two topics; Spark trails every topic by 2 per partition.
+    for group, watched, behind in (("logstash", topics[:2], 0), ("spark-oasis-streaming", topics, 2)):
+        offsets = {}
+        for topic in watched:
+            for p, end in broker.end_offsets(topic, broker.partitions(topic)).items():
+                offsets[(topic, p)] = max(0, end - behind)
+        broker.commit(group, offsets)
+    watches = [
+        ("oasis-admin", "oasis-group", topics),
+        ("logstash-ingest", "logstash", topics[:2]),
+        ("spark-processing", "spark-oasis-streaming", topics),
+    ]
+    kafka = {"conn_type": "kafka", "extra": {"bootstrap.servers": broker.bootstrap}}
+    env = {**sandbox.environment(), "AIRFLOW_CONN_SANDBOX_KAFKA": json.dumps(kafka)}
+    store = tasks.load_checked(str(sandbox.config_path)).store.model_dump(mode="json")
+    with _environment(env):
+        for name, group, watched in watches:
+            watch = {"name": name, "kind": "admin", "kafka_conn_id": "sandbox_kafka", "group": group, "topics": watched}
+            try:
+                tasks.collect_admin_lag({"watch": watch, "topics": watched}, store, minute=minute, run_id="demo-admin")
+            except Exception as exc:  # noqa: BLE001 - shown in the table, not hidden
+                print(f"  Admin-API collection of {group!r} failed: {exc}")
+    client = sandbox.store.opensearch_client()
+    stamp = minute.strftime("%Y-%m-%dT%H:%M:00Z")
+    summaries = find_documents(client, "kafka-lag-*", {"doc_type": "topic_summary", "@timestamp": stamp}, size=500)
+    lines = [f"{'group':<24} {'collector':<9} {'entry':<18} {'topics':>6} {'total lag':>10} {'no offset':>9}"]
+    rows: dict[tuple[str, str, str], list[dict]] = {}
+    for doc in summaries:
+        rows.setdefault((doc["group"], doc.get("source") or "ssh", doc["mirrormaker"]), []).append(doc)
+    for (group, source, entry), docs in sorted(rows.items()):
+        total = sum(d["total_lag"] or 0 for d in docs)
+        no_offset = sum(d["partitions_without_offset"] for d in docs)
+        lines.append(f"{group:<24} {source:<9} {entry:<18} {len(docs):>6} {total:>10} {no_offset:>9}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-logs", action="store_true", help="print the whole `airflow dags test` log")
@@ -242,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join("  " + line for line in lines))
         print("\nThe minute's verdict per topic (docs/evaluation.md), read back from the store:")
         print("\n".join("  " + line for line in verdict_table(sandbox, minute)))
+        print("\nEvery consumer group of the flow, SSH and Admin API side by side (same minute):")
+        print("\n".join("  " + line for line in admin_groups_beside_ssh(sandbox, minute)))
         client = sandbox.store.opensearch_client()
         jmx_docs = client.count(index="kafka-jmx-*")["count"] if sandbox.jvm else 0
         print(f"\n  JMX documents indexed: {jmx_docs}")

@@ -89,7 +89,7 @@ def test_the_per_minute_dag_fits_in_its_minute(dagbag):
 
 def test_the_lag_and_jmx_tasks_are_mapped_and_labelled(dagbag):
     dag = dagbag.dags["kafka_monitor"]
-    for task_id in ("collect_lag", "snapshot_jmx"):
+    for task_id in ("collect_lag", "collect_admin_lag", "snapshot_jmx"):
         task = dag.get_task(task_id)
         assert task.is_mapped, f"{task_id} is not dynamically mapped"
         assert task.partial_kwargs.get("map_index_template") or getattr(task, "map_index_template", None)

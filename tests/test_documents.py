@@ -150,6 +150,7 @@ def test_partition_document_fields_match_the_index_contract():
         "group_state": "Stable",
         "collected_at": "2026-11-22T10:15:07Z",
         "run_id": "run-1",
+        "source": "ssh",  # the collector: describe over SSH (the default) or the Admin API
         "partition": 3,
         "current_offset": 41,
         "log_end_offset": 50,

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from kafka_monitor import retry_policy, tasks
 from kafka_monitor.cloudwatch import aws, errors, metrics, sync
 from kafka_monitor.jmx import snapshot
-from kafka_monitor.lag import describe, ssh
+from kafka_monitor.lag import admin, describe, ssh
 from kafka_monitor.paths import PACKAGE_DIR
 from kafka_monitor.retry_policy import POLICY, is_retryable
 from kafka_monitor.text import DEFAULT_LIMIT
@@ -23,6 +23,7 @@ def kinds_in_the_code() -> set[str]:
     """Every error kind the package can report (an independent scan, not the policy's list)."""
     snake = re.compile(r"[a-z]+(_[a-z]+)*")
     found = {v for k, v in vars(ssh).items() if k.isupper() and isinstance(v, str) and snake.fullmatch(v)}
+    found |= {v for k, v in vars(admin).items() if k.isupper() and isinstance(v, str) and snake.fullmatch(v)}
     found |= set(describe.ERROR_KINDS)
     found |= {getattr(snapshot, n) for n in ("TARGET_UNREACHABLE", "TIMEOUT", "AUTH_FAILED", "NO_BEANS")}
     found |= {getattr(snapshot, n) for n in ("CREDENTIALS", "JAVA_MISSING", "JMX_FAILED")}

@@ -70,6 +70,13 @@ POLICY: dict[str, Rule] = {
     "jvm_startup": Rule(F, "the JVM or launcher failed before the tool ran (JMX port in use, ...)"),
     "group_missing_or_rebalancing": Rule(R, "Kafka 0.10.0: the group does not exist or is rebalancing"),
     "malformed_row": Rule(R, "a table line is not a row (truncated or garbled output)"),
+    # -- the Admin-API collector (kafka_monitor.lag.admin)
+    "kafka_connection_invalid": Rule(
+        F, "the kafka connection is missing, has no bootstrap.servers, or a refused setting"
+    ),
+    "broker_unreachable": Rule(R, "no broker accepted a connection (refused, unresolvable)"),
+    "topic_not_found": Rule(F, "the topic does not exist on the cluster"),
+    "broker_error": Rule(R, "another error the broker or the client reported (its name kept)"),
     # -- JMX
     "target_unreachable": Rule(R, "the JMX port refused or could not be reached"),
     "auth_failed": Rule(F, "wrong or missing JMX credentials, or no access"),

@@ -135,6 +135,46 @@ class MirrorMaker(StrictModel):
         return self
 
 
+class AdminTimeouts(StrictModel):
+    """Bounds on one Admin-API collection of a group (all its topics)."""
+
+    connect_s: float = Field(5.0, gt=0, le=30)  # TCP + handshake (socket.connection.setup.timeout.ms)
+    request_s: float = Field(10.0, gt=0, le=55)  # each Admin API request
+    total_s: float = Field(30.0, gt=0, le=55)  # the whole collection, every request together
+
+    @model_validator(mode="after")
+    def _request_fits_in_total(self) -> AdminTimeouts:
+        if self.request_s > self.total_s:
+            raise ValueError(f"request_s ({self.request_s}) must not exceed total_s ({self.total_s})")
+        return self
+
+
+class ConsumerGroupWatch(StrictModel):
+    """A consumer group watched through the Kafka Admin API (``kind: admin``): no SSH, no JVM.
+
+    ``kafka_conn_id`` is an Airflow connection of type ``kafka`` (apache-kafka provider); its
+    extra is the client configuration, SASL/SSL included. ``batched`` collects every topic of
+    the group with one set of requests (one mapped task); otherwise one task per topic.
+    """
+
+    name: Name
+    kind: Literal["admin"]
+    kafka_conn_id: ConnId
+    group: GroupId
+    topics: Annotated[list[Topic], Field(min_length=1)]
+    batched: bool = True
+    timeouts: AdminTimeouts = Field(default_factory=lambda: AdminTimeouts.model_validate({}))
+
+    @model_validator(mode="after")
+    def _unique_topics(self) -> ConsumerGroupWatch:
+        seen: set[str] = set()
+        for i, topic in enumerate(self.topics):
+            if topic in seen:
+                raise ValueError(f"topics[{i}]: {topic!r} is listed twice")
+            seen.add(topic)
+        return self
+
+
 class StoreSettings(StrictModel):
     """The search store the documents go to. Indices are daily: ``<prefix>-YYYY.MM.DD``."""
 
@@ -298,6 +338,8 @@ class AlertSettings(StrictModel):
 class MonitorConfig(StrictModel):
     store: StoreSettings
     mirrormakers: Annotated[list[MirrorMaker], Field(min_length=1)]
+    # Consumer groups read through the Admin API (kind: admin); SSH entries stay in mirrormakers.
+    consumer_groups: list[ConsumerGroupWatch] = []
     jmx: JmxSettings = JmxSettings()
     cloudwatch: CloudWatchSettings | None = None
     evaluation: EvaluationSettings = EvaluationSettings()
@@ -309,6 +351,15 @@ class MonitorConfig(StrictModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"mirrormakers: names must be unique, repeated: {', '.join(dupes)}")
+        # Lag document ids hold the name: a group watched both ways needs two names.
+        taken = set(names)
+        for i, watch in enumerate(self.consumer_groups):
+            if watch.name in taken:
+                raise ValueError(
+                    f"consumer_groups[{i}].name: {watch.name!r} is already used by another entry "
+                    "(names are unique across mirrormakers and consumer_groups)"
+                )
+            taken.add(watch.name)
         unknown = sorted(set(self.evaluation.topics) - set(self.all_topics()))
         if unknown:
             raise ValueError(f"evaluation.topics: not a mirrored topic: {', '.join(unknown)}")
@@ -321,6 +372,17 @@ class MonitorConfig(StrictModel):
             for mm in self.mirrormakers
             for topic in mm.topics
         ]
+
+    # The Admin-API collections: one per group when batched, else one per (group, topic).
+    def admin_lag_targets(self) -> list[dict[str, Any]]:
+        targets = []
+        for watch in self.consumer_groups:
+            entry = watch.model_dump(mode="json")
+            if watch.batched:
+                targets.append({"watch": entry, "topics": list(watch.topics)})
+            else:
+                targets.extend({"watch": entry, "topics": [topic]} for topic in watch.topics)
+        return targets
 
     def all_topics(self) -> list[str]:
         return list(dict.fromkeys(t for mm in self.mirrormakers for t in mm.topics))
@@ -376,6 +438,12 @@ def cli_check_config(path: str | None, out, err) -> int:
     print(f"configuration {resolve_config_path(path)} is valid:", file=out)
     for mm in config.mirrormakers:
         print(f"  mirrormaker {mm.name}: group {mm.group!r}, {len(mm.topics)} topics via {mm.ssh_conn_id}", file=out)
+    for watch in config.consumer_groups:
+        print(
+            f"  consumer group {watch.group!r} ({watch.name}): {len(watch.topics)} topics via Admin API "
+            f"{watch.kafka_conn_id}",
+            file=out,
+        )
     print(f"  jmx targets: {len(config.jmx.targets)}", file=out)
     print(f"  store: {config.store.kind} via {config.store.conn_id}", file=out)
     ev = config.evaluation

@@ -18,10 +18,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kafka_monitor.config.evaluation import EvaluationSettings, Thresholds
-from kafka_monitor.config.schema import MirrorMaker, StoreSettings
+from kafka_monitor.config.schema import ConsumerGroupWatch, MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.evaluate.step import evaluate_lag_documents, mark_unknown, unknown_summary
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
@@ -38,6 +38,13 @@ from kafka_monitor.store.sink import BulkIndexError, BulkReport, SearchSink, Sto
 from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
+
+
+class Collected(Protocol):
+    """What a collector hands over: describe-shaped rows of one topic, and the group state."""
+
+    rows: list[dict[str, Any]]
+    group_state: str | None
 
 
 class LagCollectionFailed(KafkaMonitorError):
@@ -72,7 +79,7 @@ class LagOutcome:
 
 
 def collect_and_index_topic(
-    mm: MirrorMaker,
+    mm: MirrorMaker | ConsumerGroupWatch,
     topic: str,
     sink: SearchSink,
     store: StoreSettings,
@@ -81,7 +88,11 @@ def collect_and_index_topic(
     run_id: str | None = None,
     try_number: int | None = None,
     evaluation: EvaluationSettings | Thresholds | None = None,
+    collect: Callable[[], Collected] | None = None,
+    source: str = "ssh",
 ) -> LagOutcome:
+    """``collect`` returns the topic's rows or raises CollectionError; the default is the SSH
+    describe on ``mm`` (``source`` names the collector in the documents)."""
     recorder = StatusRecorder(
         index_prefix=store.status_index,
         minute=minute,
@@ -100,10 +111,11 @@ def collect_and_index_topic(
         message: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Doc:
-        return recorder.document(state, rows, kind, message, extra={"group_state": group_state, **(extra or {})})
+        fields = {"group_state": group_state, "collector": source, **(extra or {})}
+        return recorder.document(state, rows, kind, message, extra=fields)
 
     try:
-        collection = collect_topic(mm, topic)
+        collection = collect() if collect is not None else collect_topic(mm, topic)  # type: ignore[arg-type]
     except CollectionError as exc:
         message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
         if exc.output is not None:
@@ -113,7 +125,11 @@ def collect_and_index_topic(
                 bounded(exc.output.stdout, keep_newlines=True, tail=True),
                 bounded(exc.output.stderr, keep_newlines=True, tail=True),
             )
-        salvaged = _readable_rows_documents(exc, mm, topic, store, minute=minute, run_id=run_id)
+        salvaged = (
+            _readable_rows_documents(exc, mm, topic, store, minute=minute, run_id=run_id)
+            if isinstance(mm, MirrorMaker)
+            else []
+        )
         rows = max(len(salvaged) - 1, 0)  # partition documents (the last is the summary)
         if salvaged:
             message += f" ({rows} readable rows were indexed)"
@@ -138,6 +154,7 @@ def collect_and_index_topic(
         group_state=collection.group_state,
         collected_at=datetime.now(UTC),
         run_id=run_id,
+        collector=source,
     )
     # The verdict goes into these documents before they are indexed (docs/evaluation.md).
     not_judged = evaluate_lag_documents(

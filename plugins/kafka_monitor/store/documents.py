@@ -73,11 +73,14 @@ def lag_documents(
     group_state: str | None,
     collected_at: datetime,
     run_id: str | None = None,
+    collector: str = "ssh",
 ) -> list[Doc]:
     """Partition documents for ``topic`` plus its summary.
 
     ``rows`` are parser rows (see ``describe``); rows of other topics or groups are ignored
     here because the caller filters them (the tool cannot filter by topic itself).
+    ``collector`` (the documents' ``source`` field) says which collector read them: ``ssh`` (describe on a MirrorMaker host) or
+    ``admin`` (the Kafka Admin API); ``mirrormaker`` is then the watch entry's name.
     """
     minute = minute_of(minute)
     index = daily_index(index_prefix, minute)
@@ -90,6 +93,7 @@ def lag_documents(
         "group_state": group_state,
         "collected_at": iso(collected_at),
         "run_id": run_id,
+        "source": collector,
     }
     # Partition number, not printed order, is the key (the tool prints rows in hash order).
     by_partition: dict[int, Mapping[str, Any]] = {}
