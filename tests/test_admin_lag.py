@@ -127,6 +127,10 @@ def test_admin_documents_equal_the_ssh_documents_and_the_brokers_truth(
     assert admin_summary["total_lag"] == sum(v for v in truth.values() if v is not None)
     # tansu gap: no members described, so nothing is "assigned" on the Admin side.
     assert admin_summary["assigned_consumers"] == 0 and ssh_summary["assigned_consumers"] > 0
+    # The stand-in host invents its owners; on the broker the group is Empty (no live member),
+    # so the Admin side's verdict is the broker's own truth: nobody owns these partitions.
+    assert admin_summary["status_counts"]["unassigned"] == 18
+    assert {admin[p]["status"] for p in truth} == {"unassigned"}
 
     (status,) = status_docs(opensearch_client, mirrormaker="oasis-admin", topic=topic)
     assert (status["status"], status["row_count"], status["collector"]) == ("ok", 18, "admin")
@@ -181,7 +185,10 @@ def test_an_unknown_group_is_group_not_found(mm_host, connections, opensearch_cl
     assert failed_kind(caught) == "group_not_found"
     (status,) = status_docs(opensearch_client, group="nobody-ever-used-this-group")
     assert (status["status"], status["error_kind"], status["collector"]) == ("error", "group_not_found", "admin")
-    assert opensearch_client.count(index="kafka-lag-*")["count"] == 0
+    # No partition document; the minute's topic summary says its verdict is unknown, and why.
+    (summary,) = lag_docs(opensearch_client, group="nobody-ever-used-this-group")
+    assert (summary["doc_type"], summary["status"]) == ("topic_summary", "unknown")
+    assert summary["status_reason"] == "collection_failed:group_not_found"
 
 
 def test_an_unknown_topic_fails_alone_and_the_known_topics_are_indexed(mm_host, connections, opensearch_client):
@@ -279,7 +286,7 @@ def test_no_sasl_secret_reaches_logs_messages_status_or_xcom(mm_host, connection
 def test_members_and_state_of_a_live_group(broker, connections):
     """With a live member, Kafka's DescribeGroups names it (consumer_id/host/client_id, state
     Stable). tansu answers members=[] and never Stable (reference §6): skipped there."""
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, TopicPartition
 
     topic = "admin-live-member"
     broker.create_topics([topic], 2)
@@ -298,7 +305,14 @@ def test_members_and_state_of_a_live_group(broker, connections):
         while not consumer.assignment() and time.monotonic() < deadline:
             consumer.poll(0.5)
         assigned = len(consumer.assignment())
+        # The live member commits where it stands, so the group has offsets to report.
+        consumer.commit(offsets=[TopicPartition(topic, p, 1) for p in (0, 1)], asynchronous=False)
         collection = collect_group(watch([topic], group="admin-live"), [topic])
+        if collection.members_reported == 0:
+            # A group that is not Empty but lists no member cannot tell owners: the rows say so,
+            # and the verdict's owner rule is skipped instead of reading "unassigned".
+            assert collection.group_state not in ("Empty", "Dead")
+            assert {r.get("owner_known") for r in collection.getter(topic)().rows} == {False}
         if collection.members_reported == 0:
             pytest.skip(
                 "tansu gap: describe_consumer_groups returns members=[] with a live member "

@@ -412,9 +412,10 @@ def _collect(client: _Client, watch: ConsumerGroupWatch, wanted: list[str], resu
         result.topics[topic] = AdminTopicCollection(
             rows=rows, group_state=result.group_state, members_reported=result.members_reported
         )
-        if result.group_state in (None, "Unknown"):
-            # A broker that cannot tell the group's state (tansu) cannot tell owners either:
-            # no member listed then means "not reported", not "nobody owns it".
+        if result.members_reported == 0 and result.group_state not in ("Empty", "Dead"):
+            # Only an Empty group says "no member": a group in any other state listed with no
+            # members (tansu answers so for a live consumer) cannot tell owners, so no row
+            # reads "unassigned" for it (docs/evaluation.md, the owner rule).
             for row in rows:
                 row["owner_known"] = False
 
