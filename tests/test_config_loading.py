@@ -173,3 +173,13 @@ def test_check_config_reports_a_duplicate_key(tmp_path):
     text = textwrap.dedent(CONFIG) + "mirrormakers: []\n"
     assert cli_check_config(str(write(tmp_path, text)), out, err) == 2
     assert "key 'mirrormakers' appears twice" in err.getvalue()
+
+
+def test_a_topic_listed_twice_for_one_mirrormaker_is_refused_naming_it():
+    data = parse_config_data()
+    topics = data["mirrormakers"][0]["topics"]
+    data["mirrormakers"][0]["topics"] = [*topics, topics[0]]
+    with pytest.raises(
+        ConfigError, match=rf"mirrormakers\[0\]: topics\[{len(topics)}\]: '{topics[0]}' is listed twice"
+    ):
+        parse_config(data, "<test>")

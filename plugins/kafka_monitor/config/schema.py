@@ -54,6 +54,7 @@ from kafka_monitor.config.validators import (
     check_http_url,
     check_name,
     check_topic,
+    check_unique_topics,
     split_servers,
 )
 from kafka_monitor.errors import ConfigError
@@ -127,11 +128,7 @@ class MirrorMaker(StrictModel):
 
     @model_validator(mode="after")
     def _unique_topics(self) -> MirrorMaker:
-        seen: set[str] = set()
-        for i, topic in enumerate(self.topics):
-            if topic in seen:
-                raise ValueError(f"topics[{i}]: {topic!r} is listed twice")
-            seen.add(topic)
+        check_unique_topics(self.topics)
         return self
 
 
@@ -167,11 +164,7 @@ class ConsumerGroupWatch(StrictModel):
 
     @model_validator(mode="after")
     def _unique_topics(self) -> ConsumerGroupWatch:
-        seen: set[str] = set()
-        for i, topic in enumerate(self.topics):
-            if topic in seen:
-                raise ValueError(f"topics[{i}]: {topic!r} is listed twice")
-            seen.add(topic)
+        check_unique_topics(self.topics)
         return self
 
 

@@ -42,6 +42,15 @@ def check_topic(value: str) -> str:
     return value
 
 
+def check_unique_topics(topics: list[str]) -> None:
+    """A topic listed twice in one entry would be collected, indexed and alerted on twice."""
+    seen: set[str] = set()
+    for i, topic in enumerate(topics):
+        if topic in seen:
+            raise ValueError(f"topics[{i}]: {topic!r} is listed twice")
+        seen.add(topic)
+
+
 def check_name(value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid name (letters, digits, '_', '.', '-'; at most 100)")
