@@ -108,7 +108,7 @@ class Sandbox:
             },
             "mirrormakers": [
                 self.mirrormaker.mirrormaker_config(
-                    MIRRORMAKER_NAME, SSH_CONN_ID, connect_s=5, command_s=20, kill_grace_s=2, tool_timeout_ms=5000
+                    MIRRORMAKER_NAME, SSH_CONN_ID, connect_s=3, command_s=8, kill_grace_s=1, tool_timeout_ms=5000
                 )
             ],
         }

@@ -1,4 +1,8 @@
-"""One mapped lag task: collect a topic's lag on its MirrorMaker host and index it.
+"""One topic's lag: its rows in → documents → index → status document.
+
+The rows come from its group's one describe of the minute (``kafka_monitor.lag.shared``:
+handed over through XCom in the per_topic fan-out, in process in the per_group one), or,
+when none are given, from a describe run here (tests, one-off use).
 
 Order matters for "nothing collected is lost or silently dropped":
 1. collect (bounded SSH run + parse) — a failure becomes an error status document;
@@ -15,11 +19,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka_monitor.config.schema import MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
+
+if TYPE_CHECKING:
+    from kafka_monitor.lag.shared import GroupRef, TopicRows
 from kafka_monitor.store.documents import STATUS_ERROR, STATUS_OK, lag_documents, status_document
 from kafka_monitor.store.sink import BulkIndexError, SearchSink
 
@@ -77,7 +84,7 @@ class LagOutcome:
 
 
 def collect_and_index_topic(
-    mm: MirrorMaker,
+    mm: MirrorMaker | GroupRef,
     topic: str,
     sink: SearchSink,
     store: StoreSettings,
@@ -85,7 +92,10 @@ def collect_and_index_topic(
     minute: datetime,
     run_id: str | None = None,
     try_number: int | None = None,
+    collected: TopicRows | None = None,
 ) -> LagOutcome:
+    """``collected``: the topic's share of its group's describe; None runs a describe here
+    (``mm`` must then be the whole MirrorMaker entry)."""
     started = time.monotonic()
     subject = {"mirrormaker": mm.name, "group": mm.group, "topic": topic}
     sink.ensure_templates()
@@ -107,19 +117,32 @@ def collect_and_index_topic(
             extra={"group_state": group_state},
         )
 
-    try:
-        collection = collect_topic(mm, topic)
-    except CollectionError as exc:
-        message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
-        output = getattr(exc, "output", None)
-        if output is not None:
-            log.error("remote stdout:\n%s\nremote stderr:\n%s", output.stdout[-4000:], output.stderr[-4000:])
-        salvaged = _index_readable_rows(exc, mm, topic, sink, store, minute=minute, run_id=run_id)
+    if collected is None:
+        from kafka_monitor.lag.shared import TopicRows
+
+        assert isinstance(mm, MirrorMaker), "a describe needs the whole MirrorMaker entry"
+        try:
+            found = collect_topic(mm, topic)
+        except CollectionError as exc:
+            output = getattr(exc, "output", None)
+            if output is not None:
+                log.error("remote stderr tail:\n%s", output.stderr[-2000:])
+            collected = TopicRows.from_error(exc, mm.group, topic)
+        else:
+            collected = TopicRows(rows=found.rows, group_state=found.group_state)
+
+    if collected.failed:
+        error = collected.as_error()
+        message = (
+            f"{mm.name}/{topic}: lag of topic {topic!r} (group {mm.group!r}) not collected: [{error.kind}] {error}"
+        )
+        salvaged = _index_readable_rows(collected, mm, topic, sink, store, minute=minute, run_id=run_id)
         if salvaged:
             message += f" ({salvaged} readable rows were indexed)"
-        sink.index([status(STATUS_ERROR, salvaged, None, exc.kind, str(exc))])
-        raise LagCollectionFailed(message, exc.kind) from exc
+        sink.index([status(STATUS_ERROR, salvaged, None, error.kind, str(error))])
+        raise LagCollectionFailed(message, error.kind) from error
 
+    collection = collected
     docs = lag_documents(
         index_prefix=store.lag_index,
         minute=minute,
@@ -170,8 +193,8 @@ def collect_and_index_topic(
 
 
 def _index_readable_rows(
-    exc: CollectionError,
-    mm: MirrorMaker,
+    collected: TopicRows,
+    mm: MirrorMaker | GroupRef,
     topic: str,
     sink: SearchSink,
     store: StoreSettings,
@@ -180,10 +203,7 @@ def _index_readable_rows(
     run_id: str | None,
 ) -> int:
     """When the only fault is unreadable rows (a truncated line), keep the rows that were read."""
-    result = getattr(exc, "result", None)
-    if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
-        return 0
-    rows = result.rows_for(mm.group, topic)
+    rows = collected.rows
     if not rows:
         return 0
     sink.index(
@@ -194,7 +214,7 @@ def _index_readable_rows(
             group=mm.group,
             topic=topic,
             rows=rows,
-            group_state=result.group_states.get(mm.group),
+            group_state=collected.group_state,
             collected_at=datetime.now(UTC),
             run_id=run_id,
         )
