@@ -85,6 +85,22 @@ class MirrorMakerHost:
         else:
             self.mode_file.write_text(mode)
 
+    def tool_invocations(self) -> list[tuple[str, str]]:
+        """(UTC second ``YYYY-MM-DDTHH:MM:SS``, groups) of every run of the tool so far."""
+        path = self.kafka_home / "invocations.log"
+        if not path.exists():
+            return []
+        return [tuple(line.split("\t", 1)) for line in path.read_text().splitlines() if "\t" in line]  # type: ignore[misc]
+
+    def describes_per_minute(self, group: str | None = None) -> dict[str, int]:
+        """{``YYYY-MM-DDTHH:MM``: runs of the tool for ``group`` (default: this host's) in that minute}."""
+        group = group or self.group
+        counts: dict[str, int] = {}
+        for stamp, groups in self.tool_invocations():
+            if group in groups.split(","):
+                counts[stamp[:16]] = counts.get(stamp[:16], 0) + 1
+        return counts
+
     def last_tool_pid(self) -> int | None:
         path = self.kafka_home / "last-pid"
         return int(path.read_text()) if path.exists() else None
