@@ -19,7 +19,7 @@ A ``sandbox-mode`` file in the install directory injects faults for the tests:
 ``hang`` (never answers), ``crash`` (a tool exception, as Kafka 2.8's NPE), ``truncate``
 (the last row of the table is cut short, as in a damaged capture).
 
-Every run appends a line (UTC second, groups) to ``invocations.log`` in the install directory,
+Every run appends a line (Unix time, groups) to ``invocations.log`` in the install directory,
 so the tests can count describes per group per minute.
 """
 
@@ -158,11 +158,11 @@ INVOCATIONS_FILE = "invocations.log"
 
 
 def count_invocation(home: Path, groups: list[str]) -> None:
-    """One line per run (UTC time, groups asked for): the tests count describes per minute.
+    """One line per run (Unix time, groups asked for): the tests count describes per minute.
 
     O_APPEND writes of one short line are atomic, so concurrent runs do not interleave.
     """
-    line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}\t{','.join(groups) or '*'}\n"
+    line = f"{time.time():.3f}\t{','.join(groups) or '*'}\n"
     fd = os.open(home / INVOCATIONS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())

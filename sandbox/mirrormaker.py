@@ -85,20 +85,27 @@ class MirrorMakerHost:
         else:
             self.mode_file.write_text(mode)
 
-    def tool_invocations(self) -> list[tuple[str, str]]:
-        """(UTC second ``YYYY-MM-DDTHH:MM:SS``, groups) of every run of the tool so far."""
+    def tool_invocations(self, group: str | None = None) -> list[float]:
+        """Unix times of every run of the tool so far for ``group`` (default: this host's)."""
         path = self.kafka_home / "invocations.log"
         if not path.exists():
             return []
-        return [tuple(line.split("\t", 1)) for line in path.read_text().splitlines() if "\t" in line]  # type: ignore[misc]
+        group = group or self.group
+        out = []
+        for line in path.read_text().splitlines():
+            stamp, _, groups = line.partition("\t")
+            if group in groups.split(","):
+                out.append(float(stamp))
+        return out
 
     def describes_per_minute(self, group: str | None = None) -> dict[str, int]:
-        """{``YYYY-MM-DDTHH:MM``: runs of the tool for ``group`` (default: this host's) in that minute}."""
-        group = group or self.group
+        """{``YYYY-MM-DDTHH:MM`` (UTC): runs of the tool for ``group`` in that minute}."""
+        import time
+
         counts: dict[str, int] = {}
-        for stamp, groups in self.tool_invocations():
-            if group in groups.split(","):
-                counts[stamp[:16]] = counts.get(stamp[:16], 0) + 1
+        for stamp in self.tool_invocations(group):
+            minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(stamp))
+            counts[minute] = counts.get(minute, 0) + 1
         return counts
 
     def last_tool_pid(self) -> int | None:
