@@ -146,6 +146,21 @@ def test_one_document_set_per_minute(scenario):
         assert len({(d["topic"], d["partition"]) for d in partitions}) == len(partitions)  # no duplicates
 
 
+def test_task_logs_hold_no_remote_table_and_no_warning_repeated_every_minute(scenario):
+    live, phases = scenario
+    run = phases["healthy"][-1]
+    for task_id in ("collect_group", "collect_lag", "plan_lag", "plan_topics"):
+        logs = live.airflow.task_logs(DAG_ID, run.run_id, task_id)
+        assert logs, task_id
+        for name, text in logs.items():
+            assert "LOG-END-OFFSET" not in text, f"{task_id}/{name} holds the describe table"
+            assert "DeprecationWarning" not in text, f"{task_id}/{name}"
+            assert '"level":"warning"' not in text.replace(" ", ""), f"{task_id}/{name}"
+    # Each topic's log speaks of its own topic only.
+    for name, text in live.airflow.task_logs(DAG_ID, run.run_id, "collect_lag").items():
+        assert sum(f"{MM}/{t}:" in text for t in SEED_TOPICS) == 1, name
+
+
 def test_a_hanging_tool_fails_every_topic_with_command_timeout_and_nothing_is_skipped(scenario):
     live, phases = scenario
     (run,) = phases["hang"]

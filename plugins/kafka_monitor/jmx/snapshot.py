@@ -476,13 +476,21 @@ def take_snapshot(
     snap = Snapshot(
         samples=samples, query_count=len(queries), unmatched=unmatched, skipped=skipped, duration_ms=duration_ms
     )
+    from kafka_monitor import warn_once
+
+    subject = f"jmx target {target.name}: values that are not numbers"
     if skipped:
-        log.warning(
+        # The same beans every minute: logged once per change (kafka_monitor.warn_once).
+        warn_once.warn_on_change(
+            log,
+            subject,
             "JMX target %s: %d value(s) are not numbers and were not indexed: %s",
             target.name,
             len(skipped),
             "; ".join(skipped[:10]),
         )
+    else:
+        warn_once.clear(subject)
     if not samples:
         raise JmxError(
             _message(
