@@ -175,7 +175,7 @@ def _make_hook(conn_id: str, connect_s: float, idle_s: float):
     try:
         hook = SSHHook(
             ssh_conn_id=conn_id,
-            conn_timeout=connect_s,  # type: ignore[arg-type] - paramiko takes float seconds
+            conn_timeout=connect_s,  # type: ignore[arg-type]  # paramiko takes float seconds
             cmd_timeout=idle_s,
             banner_timeout=connect_s,
             auth_timeout=connect_s,  # type: ignore[arg-type]
