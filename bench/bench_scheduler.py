@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox.live import DAG_ID, LiveAirflow  # noqa: E402
 
-DEFAULT_PHASES = "per_topic:5,per_topic:25,per_topic:50,per_group:50,per_group:200"
+DEFAULT_PHASES = "per_topic:5,per_topic:20,per_topic:40,per_group:40,per_group:150"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phases", default=DEFAULT_PHASES, help="fan_out:topics,… (default %(default)s)")
     parser.add_argument("--minutes", type=int, default=2, help="runs measured per phase (after one to settle)")
-    parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (default %(default)s)")
+    parser.add_argument("--partitions", type=int, default=2, help="partitions per topic (default %(default)s)")
     args = parser.parse_args()
     phases = [(p.split(":")[0], int(p.split(":")[1])) for p in args.phases.split(",")]
     most = max(n for _, n in phases)
