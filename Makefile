@@ -10,7 +10,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := $(VENV)/.sysdeps
 
-.PHONY: demo test lint lock sysdeps venv bench clean
+.PHONY: demo test lint soak lock sysdeps venv bench clean
 
 demo: $(STAMP) sysdeps
 	$(VENV)/bin/python -m sandbox.demo
@@ -23,6 +23,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The scheduler test for longer (tests/test_scheduler.py): scheduler + dag-processor + api-server
+# on Postgres for about 8 real minutes, with sshd stopped for two of them. `make test` runs its
+# short version; select it alone with PYTEST_ARGS="-m scheduler".
+soak: $(STAMP) sysdeps
+	KAFKA_MONITOR_SOAK=1 $(VENV)/bin/python -m pytest tests/test_scheduler.py -m scheduler $(PYTEST_ARGS)
 
 bench: $(STAMP) sysdeps
 	for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -128,8 +128,8 @@ def main() -> None:
                 raise SystemExit(
                     f"batched collection failed for {len(failed)} topics, e.g. {next(iter(failed.items()))}"
                 )
-            rows = sum(len(collection.getter(t)().rows) for t in topics)
-            lag = sum(r["lag"] for t in topics for r in collection.getter(t)().rows)
+            rows = sum(len(collection.topic_rows(t).rows) for t in topics)
+            lag = sum(r["lag"] for t in topics for r in collection.topic_rows(t).rows)
             assert rows == args.topics * args.partitions and lag == rows, (rows, lag)
             batched = min(walls)
             print(
@@ -144,7 +144,7 @@ def main() -> None:
             times = []
             for topic in sample:
                 t0 = time.perf_counter()
-                admin.collect_topic(watch([topic]), topic)
+                admin.collect_group(watch([topic]), [topic]).topic_rows(topic)
                 times.append(time.perf_counter() - t0)
             admin_each = statistics.median(times)
             print(

@@ -54,6 +54,8 @@ class AirflowHome:
                 "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
                 # Keeps `airflow dags test` output readable in the demo.
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                # Airflow 3.3.2 + pathspec: a DeprecationWarning in every task (docs/operations.md).
+                "PYTHONWARNINGS": "ignore:GitWildMatchPattern:DeprecationWarning",
             }
         )
         if extra:

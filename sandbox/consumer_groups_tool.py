@@ -18,6 +18,9 @@ to the tool's JVM while MirrorMaker holds the port).
 A ``sandbox-mode`` file in the install directory injects faults for the tests:
 ``hang`` (never answers), ``crash`` (a tool exception, as Kafka 2.8's NPE), ``truncate``
 (the last row of the table is cut short, as in a damaged capture).
+
+Every run appends a line (Unix time, groups) to ``invocations.log`` in the install directory,
+so the tests can count describes per group per minute.
 """
 
 from __future__ import annotations
@@ -151,6 +154,22 @@ def print_offsets(rows: list[tuple], truncate_last: bool = False) -> None:
     sys.stdout.write("".join(out) + "\n")
 
 
+INVOCATIONS_FILE = "invocations.log"
+
+
+def count_invocation(home: Path, groups: list[str]) -> None:
+    """One line per run (Unix time, groups asked for): the tests count describes per minute.
+
+    O_APPEND writes of one short line are atomic, so concurrent runs do not interleave.
+    """
+    line = f"{time.time():.3f}\t{','.join(groups) or '*'}\n"
+    fd = os.open(home / INVOCATIONS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     home = Path(args.kafka_home)
@@ -173,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     mode_file = home / "sandbox-mode"
     mode = mode_file.read_text().strip() if mode_file.exists() else ""
     (home / "last-pid").write_text(str(os.getpid()))
+    count_invocation(home, args.group)
     if mode == "hang":
         while True:  # a tool stuck on an unreachable broker: only a kill ends it
             time.sleep(1)

@@ -85,6 +85,29 @@ class MirrorMakerHost:
         else:
             self.mode_file.write_text(mode)
 
+    def tool_invocations(self, group: str | None = None) -> list[float]:
+        """Unix times of every run of the tool so far for ``group`` (default: this host's)."""
+        path = self.kafka_home / "invocations.log"
+        if not path.exists():
+            return []
+        group = group or self.group
+        out = []
+        for line in path.read_text().splitlines():
+            stamp, _, groups = line.partition("\t")
+            if group in groups.split(","):
+                out.append(float(stamp))
+        return out
+
+    def describes_per_minute(self, group: str | None = None) -> dict[str, int]:
+        """{``YYYY-MM-DDTHH:MM`` (UTC): runs of the tool for ``group`` in that minute}."""
+        import time
+
+        counts: dict[str, int] = {}
+        for stamp in self.tool_invocations(group):
+            minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(stamp))
+            counts[minute] = counts.get(minute, 0) + 1
+        return counts
+
     def last_tool_pid(self) -> int | None:
         path = self.kafka_home / "last-pid"
         return int(path.read_text()) if path.exists() else None

@@ -58,8 +58,14 @@ class SshServer:
     name = "sshd"
 
     def __init__(
-        self, base_dir: Path | None = None, start_timeout: float = 20.0, session_env: dict[str, str] | None = None
+        self,
+        base_dir: Path | None = None,
+        start_timeout: float = 20.0,
+        session_env: dict[str, str] | None = None,
+        max_startups: str | None = "100:30:200",
     ):
+        # max_startups None: sshd's default (10:30:100), as on an untouched MirrorMaker host.
+        self.max_startups = max_startups
         # session_env: variables sshd exports into every session (sshd_config SetEnv), e.g. the
         # JMX_PORT a MirrorMaker host's profile exports.
         self.session_env = dict(session_env or {})
@@ -79,6 +85,20 @@ class SshServer:
         self.process: ManagedProcess | None = None
 
     # ------------------------------------------------------------------ lifecycle
+
+    def stop_serving(self) -> None:
+        """The host's sshd goes down (the port stays reserved for ``serve_again``)."""
+        if self.process is not None:
+            self.process.stop()
+
+    def serve_again(self) -> SshServer:
+        """sshd back on the same port, with the same host key."""
+        assert self.port is not None
+        self.process = ManagedProcess(self.name, [SSHD, "-D", "-e", "-f", str(self.config_file)], log=self.log).start()
+        wait_until(
+            self._answers, f"sshd on {self.host}:{self.port}", timeout=self.start_timeout, proc=self.process.proc
+        )
+        return self
 
     def start(self) -> SshServer:
         PRIVSEP_DIR.mkdir(parents=True, exist_ok=True)
@@ -131,7 +151,7 @@ class SshServer:
                     "PrintMotd no",
                     "LogLevel VERBOSE",
                     # Parallel tests may connect at once; the default 10:30:100 drops some.
-                    "MaxStartups 100:30:200",
+                    *([f"MaxStartups {self.max_startups}"] if self.max_startups else []),
                     # Half-open connections (e.g. a client that rejected our host key) end soon.
                     "LoginGraceTime 20",
                     *(

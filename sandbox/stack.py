@@ -41,7 +41,11 @@ class Sandbox:
         aws: bool = True,
         airflow: bool = True,
         topics: tuple[str, ...] = SEED_TOPICS,
+        partitions: int | None = None,
+        ssh_max_startups: str | None = "100:30:200",
     ):
+        self.partitions = partitions
+        self.ssh_max_startups = ssh_max_startups
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kafka-monitor-sandbox-"))
         self.store_kind = store_kind
@@ -64,10 +68,14 @@ class Sandbox:
     def start(self) -> Sandbox:
         try:
             self.broker = self.stack.enter_context(TansuBroker(self.workdir / "broker"))
-            self.ssh = self.stack.enter_context(SshServer(self.workdir / "sshd"))
+            self.ssh = self.stack.enter_context(SshServer(self.workdir / "sshd", max_startups=self.ssh_max_startups))
             self.store = self.stack.enter_context(SearchStore(self.workdir / "store"))
             self.mirrormaker = MirrorMakerHost(self.workdir / "mirrormaker-host", self.broker).install()
-            self.plan = self.mirrormaker.mirror(self.topics)
+            self.plan = (
+                self.mirrormaker.mirror(self.topics, self.partitions)
+                if self.partitions
+                else self.mirrormaker.mirror(self.topics)
+            )
             if self.want_jmx:
                 from sandbox.jvm import JmxJvm
 
@@ -108,7 +116,7 @@ class Sandbox:
             },
             "mirrormakers": [
                 self.mirrormaker.mirrormaker_config(
-                    MIRRORMAKER_NAME, SSH_CONN_ID, connect_s=5, command_s=20, kill_grace_s=2, tool_timeout_ms=5000
+                    MIRRORMAKER_NAME, SSH_CONN_ID, connect_s=3, command_s=8, kill_grace_s=1, tool_timeout_ms=5000
                 )
             ],
         }

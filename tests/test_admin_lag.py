@@ -150,7 +150,7 @@ def test_one_batched_collection_serves_every_topic_of_the_group(mm_host, connect
     ]
     assert collection.requests == 4
     for topic in SEED_TOPICS:
-        rows = collection.getter(topic)().rows
+        rows = collection.topic_rows(topic).rows
         assert {r["partition"]: r["lag"] for r in rows} == mm_host.truth(topic), topic
 
 
@@ -312,7 +312,7 @@ def test_members_and_state_of_a_live_group(broker, connections):
             # A group that is not Empty but lists no member cannot tell owners: the rows say so,
             # and the verdict's owner rule is skipped instead of reading "unassigned".
             assert collection.group_state not in ("Empty", "Dead")
-            assert {r.get("owner_known") for r in collection.getter(topic)().rows} == {False}
+            assert {r.get("owner_known") for r in collection.topic_rows(topic).rows} == {False}
         if collection.members_reported == 0:
             pytest.skip(
                 "tansu gap: describe_consumer_groups returns members=[] with a live member "
@@ -320,7 +320,7 @@ def test_members_and_state_of_a_live_group(broker, connections):
                 "so consumer_id/host/client_id and 'unassigned' "
                 "cannot be read from this broker; the rows still carry every offset and lag"
             )
-        rows = collection.getter(topic)().rows
+        rows = collection.topic_rows(topic).rows
         assert {r["client_id"] for r in rows} == {"live-client"}
         assert all(r["consumer_id"] and r["host"] for r in rows)
         assert collection.group_state == "Stable"

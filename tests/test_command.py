@@ -60,7 +60,7 @@ def test_rendered_command_is_the_bounded_describe_of_one_group(tmp_path, fake_ka
     assert "\n" not in command
     words = shlex.split(command)
     assert words[:5] == ["env", "-u", "JMX_PORT", "-u", "KAFKA_JMX_OPTS"]
-    assert words[5:8] == ["timeout", "--kill-after=3s", "25s"]
+    assert words[5:8] == ["timeout", "--kill-after=1s", "8s"]
     tool_args = words[9 : words.index(";")]
     assert words[8] == str(kafka.tool)
     assert tool_args == [
@@ -69,7 +69,7 @@ def test_rendered_command_is_the_bounded_describe_of_one_group(tmp_path, fake_ka
         "kafka-1.example.internal:9092,10.0.0.7:9093",
         "--group=oasis-group",
         "--timeout",
-        "10000",
+        "5000",
         "--command-config",
         "/opt/kafka/config/consumer.properties",
     ]

@@ -47,9 +47,7 @@ def base_config(mm_host: MirrorMakerHost, **store) -> dict:
             **store,
         },
         "mirrormakers": [
-            mm_host.mirrormaker_config(
-                "mm-1", SSH_CONN, connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000
-            )
+            mm_host.mirrormaker_config("mm-1", SSH_CONN, connect_s=3, command_s=8, kill_grace_s=1, tool_timeout_ms=5000)
         ],
     }
 

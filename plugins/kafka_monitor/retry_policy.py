@@ -28,6 +28,8 @@ STORE_UNAVAILABLE = "store_unavailable"
 STORE_THROTTLED = "store_throttled"
 INDEX_REJECTED = "index_rejected"
 STORE_NOT_OWNED = "store_not_owned"
+DESCRIBE_MISSING = "describe_missing"
+TASK_DEADLINE = "task_deadline"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ POLICY: dict[str, Rule] = {
     "ssh_auth_failed": Rule(F, "the server did not accept the key"),
     "host_key_mismatch": Rule(F, "the server's host key is not the pinned one (possible MITM)"),
     "host_key_unknown": Rule(F, "no pinned host key and none in known_hosts"),
-    # -- the describe run
+    # -- the describe run (one per group per minute, shared with its topics' tasks)
+    DESCRIBE_MISSING: Rule(F, "the group's describe task handed over no rows: it was killed or crashed (see its log)"),
+    TASK_DEADLINE: Rule(F, "per_group fan-out: the task's deadline came before every topic was indexed"),
     "command_timeout": Rule(R, "the remote timeout ended kafka-consumer-groups.sh (command_s)"),
     "remote_command_failed": Rule(R, "the tool exited non-zero without a known cause"),
     "invalid_command_value": Rule(F, "a configured value cannot be put on the command line"),

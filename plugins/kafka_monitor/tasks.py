@@ -11,10 +11,12 @@ fails at once without retrying; the next minute's run tries again anyway.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kafka_monitor.config.evaluation import Thresholds
+from kafka_monitor.config.evaluation import EvaluationSettings, Thresholds
 from kafka_monitor.config.loader import ConfigSourceError
 from kafka_monitor.config.schema import (
     JmxSettings,
@@ -26,7 +28,14 @@ from kafka_monitor.config.schema import (
     resolve_config_path,
 )
 from kafka_monitor.errors import ConfigError
-from kafka_monitor.retry_policy import CONFIG_INVALID, SECRETS_BACKEND_FAILED, is_retryable
+from kafka_monitor.retry_policy import (
+    CONFIG_INVALID,
+    DESCRIBE_MISSING,
+    INTERNAL_ERROR,
+    SECRETS_BACKEND_FAILED,
+    TASK_DEADLINE,
+    is_retryable,
+)
 from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
@@ -70,10 +79,22 @@ def load_checked(config_path: str | None = None) -> MonitorConfig:
 
 
 def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
-    """One kwargs dict per mapped lag task: the (host, topic) and the store settings."""
+    """One item per (MirrorMaker host, group): what its ``collect_group`` task needs.
+
+    The configuration is refused here, with the cause, when the chosen fan-out cannot map it or
+    its timeouts cannot fit the minute (``kafka_monitor.config.budget``), as ``check-config`` does.
+    """
+    from kafka_monitor.config.budget import check_minute
+
     config = load_checked(config_path)
+    problems = check_minute(config)
+    if problems:
+        raise _fail(
+            f"kafka-monitor configuration {resolve_config_path(config_path)} cannot run every minute: "
+            + "; ".join(problems),
+            CONFIG_INVALID,
+        )
     store = config.store.model_dump(mode="json")
-    targets = config.lag_targets()
     # Lag as CloudWatch custom metrics only when asked for (it costs money per metric).
     cloudwatch = (
         config.cloudwatch.model_dump(mode="json")
@@ -81,14 +102,42 @@ def plan_lag(config_path: str | None = None) -> list[dict[str, Any]]:
         else None
     )
     log.info(
-        "configuration %s: %d topics on %d MirrorMaker hosts",
+        "configuration %s: %d topics in %d groups, fan-out %s",
         resolve_config_path(config_path),
-        len(targets),
+        sum(len(mm.topics) for mm in config.mirrormakers),
         len(config.mirrormakers),
+        config.lag.fan_out,
     )
-    for target in targets:  # each topic's evaluation thresholds travel with its target
-        target["evaluation"] = config.evaluation.for_topic(target["topic"]).model_dump(mode="json")
-    return [{"target": target, "store": store, "cloudwatch": cloudwatch} for target in targets]
+    lag = config.lag.model_dump(mode="json")
+    # The verdict's thresholds (defaults and per-topic overrides), once per group.
+    evaluation = config.evaluation.model_dump(mode="json")
+    return [
+        {
+            "mirrormaker": mm.model_dump(mode="json"),
+            "lag": lag,
+            "store": store,
+            "cloudwatch": cloudwatch,
+            "evaluation": evaluation,
+        }
+        for mm in config.mirrormakers
+    ]
+
+
+def plan_topics(groups: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The per_topic fan-out's items, a few bytes each (each mapped task pulls the whole list),
+    and the settings every topic task shares (one small value, whatever the number of topics).
+    No items in the per_group fan-out."""
+    items: list[dict[str, Any]] = []
+    for g, item in enumerate(groups):
+        if item["lag"]["fan_out"] == "per_topic":
+            items.extend({"g": g, "t": topic} for topic in item["mirrormaker"]["topics"])
+    shared = {
+        "store": groups[0]["store"] if groups else None,
+        "cloudwatch": groups[0]["cloudwatch"] if groups else None,
+        "evaluation": groups[0]["evaluation"] if groups else None,
+        "groups": [[item["mirrormaker"]["name"], item["mirrormaker"]["group"]] for item in groups],
+    }
+    return items, shared
 
 
 def plan_jmx(config_path: str | None = None) -> list[dict[str, Any]]:
@@ -99,22 +148,189 @@ def plan_jmx(config_path: str | None = None) -> list[dict[str, Any]]:
     return [{"target": t.model_dump(mode="json"), "jmx": jmx, "store": store} for t in config.jmx.targets]
 
 
-def lag_label(target: dict[str, Any]) -> str:
-    return f"{target['mirrormaker']['name']}/{target['topic']}"
+def group_label(item: dict[str, Any]) -> str:
+    return f"{item['mirrormaker']['name']}/{item['mirrormaker']['group']}"
+
+
+def topic_label(item: dict[str, Any], shared: dict[str, Any]) -> str:
+    return f"{shared['groups'][item['g']][0]}/{item['t']}"
 
 
 # --------------------------------------------------------------------------- lag
 
 
-def collect_lag(
-    target: dict[str, Any],
+def collect_group(
+    mirrormaker: dict[str, Any],
+    lag: dict[str, Any],
     store: dict[str, Any],
     cloudwatch: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
+    *,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+    hand_over: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """One describe of a (host, group) for the minute.
+
+    per_topic fan-out: ``hand_over(topic, payload)`` receives each configured topic's rows (or
+    its error) for that topic's task; the group's task fails when the describe failed, naming
+    the host, the group and the kind (each topic's task then records the same error in its own
+    status document). per_group fan-out: every topic is indexed here, with its own status
+    document; the task fails naming every topic that was not indexed.
+    """
+    from kafka_monitor.config.budget import (
+        COLLECT_GROUP_TIMEOUT_S,
+        SAFETY_S,
+        STORE_WRITES_PER_TOPIC,
+        store_request_s,
+    )
+    from kafka_monitor.config.schema import LagSettings
+    from kafka_monitor.lag.shared import describe_for_topics
+
+    started = time.monotonic()
+    mm = MirrorMaker.model_validate(mirrormaker)
+    settings = LagSettings.model_validate(lag)
+    store_settings = StoreSettings.model_validate(store)
+    budget_s = COLLECT_GROUP_TIMEOUT_S - SAFETY_S
+    if settings.fan_out == "per_group":  # keep time to index at least one topic
+        budget_s -= STORE_WRITES_PER_TOPIC * store_request_s(store_settings)
+    shares, outcome = describe_for_topics(
+        mm, attempts=settings.describe_attempts, pause_s=settings.retry_pause_s, budget_s=budget_s
+    )
+    if settings.fan_out == "per_topic":
+        if hand_over is not None:
+            for topic, share in shares.items():
+                hand_over(topic, share.to_xcom())
+        if outcome.error_kind:
+            first = next(iter(shares.values()))
+            raise _fail(
+                f"{mm.name}/{mm.group}: describe failed: {first.error_message} "
+                f"({len(shares)} topic tasks record this error)",
+                outcome.error_kind,
+            )
+        return outcome.as_dict()
+
+    # per_group: index every topic here, inside the task's own deadline.
+    from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
+    from kafka_monitor.lag.shared import GroupRef
+    from kafka_monitor.store.sink import BulkIndexError, SearchSink, StoreError
+
+    # A topic is started only when its writes still fit before the task's timeout.
+    deadline = started + COLLECT_GROUP_TIMEOUT_S - SAFETY_S - STORE_WRITES_PER_TOPIC * store_request_s(store_settings)
+    sink = SearchSink.from_settings(store_settings)
+    ref = GroupRef(mm.name, mm.group)
+    thresholds = EvaluationSettings.model_validate(evaluation) if evaluation else None
+    failed: list[str] = []
+    kinds: list[str] = []
+    not_reached: list[str] = []
+    indexed = 0
+    for topic, share in shares.items():
+        if time.monotonic() > deadline:
+            not_reached.append(topic)
+            continue
+        try:
+            result = collect_and_index_topic(
+                ref,
+                topic,
+                sink,
+                store_settings,
+                minute=minute,
+                run_id=run_id,
+                try_number=try_number,
+                evaluation=thresholds,
+                collected=share,
+            )
+        except LagCollectionFailed as exc:
+            failed.append(f"{mm.name}/{topic} [{exc.kind}]")
+            kinds.append(exc.kind)
+            continue
+        except (StoreError, BulkIndexError) as exc:  # the store failed: the next topic may still get through
+            failed.append(f"{mm.name}/{topic} [{_store_kind(exc)}: {bounded(str(exc), 200)}]")
+            kinds.append(_store_kind(exc))
+            continue
+        indexed += result.indexed
+        if cloudwatch:
+            publish_lag(result.summary, cloudwatch)
+    summary = {**outcome.as_dict(), "indexed": indexed, "topics_failed": len(failed) + len(not_reached)}
+    if failed or not_reached:
+        parts = []
+        if failed:
+            parts.append(f"{len(failed)} topic(s) failed: {', '.join(failed[:20])}{' …' if len(failed) > 20 else ''}")
+        if not_reached:
+            parts.append(
+                f"{len(not_reached)} topic(s) not indexed before the task's deadline (no status document): "
+                f"{', '.join(not_reached[:20])}{' …' if len(not_reached) > 20 else ''}"
+            )
+        raise _fail(f"{mm.name}/{mm.group}: " + "; ".join(parts), kinds[0] if kinds else TASK_DEADLINE)
+    return summary
+
+
+def collect_lag(
+    item: dict[str, Any],
+    shared: dict[str, Any],
+    payload: Any,
     *,
     minute: datetime,
     run_id: str | None = None,
     try_number: int | None = None,
 ) -> dict[str, Any]:
+    """One topic of the per_topic fan-out: its rows from the group's describe → documents,
+    index, status. ``payload`` is what ``collect_group`` handed over for the topic (None when
+    that task delivered nothing: it was killed or crashed)."""
+    from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
+    from kafka_monitor.lag.shared import GroupRef, TopicRows
+    from kafka_monitor.store.sink import BulkIndexError, SearchSink, StoreError
+
+    name, group = shared["groups"][item["g"]]
+    topic = item["t"]
+    if payload is None:
+        collected = TopicRows(
+            error_kind=DESCRIBE_MISSING,
+            error_message=(
+                f"the describe task of {name}/{group} (collect_group) handed over no rows for this topic: "
+                "it was killed or crashed before the end; see its log"
+            ),
+        )
+    else:
+        try:
+            collected = TopicRows.from_xcom(payload)
+        except ValueError as exc:
+            collected = TopicRows(error_kind=INTERNAL_ERROR, error_message=f"rows handed over are unreadable: {exc}")
+    settings = StoreSettings.model_validate(shared["store"])
+    evaluation = shared.get("evaluation")
+    sink = SearchSink.from_settings(settings)
+    try:
+        outcome = collect_and_index_topic(
+            GroupRef(name, group),
+            topic,
+            sink,
+            settings,
+            minute=minute,
+            run_id=run_id,
+            try_number=try_number,
+            evaluation=EvaluationSettings.model_validate(evaluation) if evaluation else None,
+            collected=collected,
+        )
+    except LagCollectionFailed as exc:
+        raise _fail(str(exc), exc.kind) from exc
+    except (StoreError, BulkIndexError) as exc:  # the store failed before anything was collected
+        raise _fail(f"{name}/{topic}: {exc}", _store_kind(exc)) from exc
+    if shared.get("cloudwatch"):
+        publish_lag(outcome.summary, shared["cloudwatch"])
+    return outcome.as_dict()
+
+
+def collect_topic_now(
+    target: dict[str, Any],
+    store: dict[str, Any],
+    *,
+    minute: datetime,
+    run_id: str | None = None,
+    try_number: int | None = None,
+) -> dict[str, Any]:
+    """One topic with its own describe (``{"mirrormaker": {...}, "topic": t}``): for tests and
+    one-off use; the DAG shares one describe per group instead."""
     from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
     from kafka_monitor.store.sink import BulkIndexError, SearchSink, StoreError
 
@@ -135,9 +351,7 @@ def collect_lag(
     except LagCollectionFailed as exc:
         raise _fail(str(exc), exc.kind) from exc
     except (StoreError, BulkIndexError) as exc:  # the store failed before anything was collected
-        raise _fail(f"{lag_label(target)}: {exc}", _store_kind(exc)) from exc
-    if cloudwatch:
-        publish_lag(outcome.summary, cloudwatch)
+        raise _fail(f"{target['mirrormaker']['name']}/{target['topic']}: {exc}", _store_kind(exc)) from exc
     return outcome.as_dict()
 
 
@@ -426,7 +640,7 @@ def _index_admin_topics(watch, topics: list[str], collection, settings: StoreSet
             local.sink = SearchSink.from_settings(settings)
         try:
             outcome = collect_and_index_topic(
-                watch, topic, local.sink, settings, collect=collection.getter(topic), source="admin", **run
+                watch, topic, local.sink, settings, collected=collection.topic_rows(topic), source="admin", **run
             )
         except LagCollectionFailed as exc:
             return exc

@@ -100,10 +100,11 @@ class StrictModel(BaseModel):
 class CommandTimeouts(StrictModel):
     """Bounds on one collection; together they keep a task well inside its minute."""
 
-    connect_s: float = Field(10.0, gt=0, le=60)  # SSH connect (SSHHook conn_timeout)
-    command_s: float = Field(25.0, gt=0, le=55)  # remote `timeout`; the whole describe run
-    kill_grace_s: float = Field(3.0, gt=0, le=30)  # `timeout -k`: SIGKILL this long after SIGTERM
-    tool_timeout_ms: int = Field(10_000, ge=1000, le=55_000)  # kafka-consumer-groups --timeout
+    # Defaults fit two describe attempts in the minute's budget (kafka_monitor.config.budget).
+    connect_s: float = Field(3.0, gt=0, le=60)  # SSH connect (SSHHook conn_timeout)
+    command_s: float = Field(8.0, gt=0, le=55)  # remote `timeout`; the whole describe run
+    kill_grace_s: float = Field(1.0, gt=0, le=30)  # `timeout -k`: SIGKILL this long after SIGTERM
+    tool_timeout_ms: int = Field(5_000, ge=1000, le=55_000)  # kafka-consumer-groups --timeout
 
     @model_validator(mode="after")
     def _tool_fits_in_command(self) -> CommandTimeouts:
@@ -181,12 +182,12 @@ class StoreSettings(StrictModel):
     incident_index: IndexPrefix = "kafka-monitor-incidents"
     retention_days: int = Field(14, ge=1, le=3650)
     chunk_size: int = Field(500, ge=1, le=10_000)  # documents per bulk request
-    # Worst case per chunk is (max_retries + 1) x request_timeout_s plus backoff: with these
-    # defaults about 24 s, which fits a per-minute task beside its collection.
-    max_retries: int = Field(3, ge=0, le=10)  # for 429/5xx, per request and per rejected item
+    # Worst case per request is (max_retries + 1) x request_timeout_s plus backoff: with these
+    # defaults 4.5 s, so a topic task's two writes fit its budget (kafka_monitor.config.budget).
+    max_retries: int = Field(1, ge=0, le=10)  # for 429/5xx, per request and per rejected item
     initial_backoff_s: float = Field(0.5, gt=0, le=30)
     max_backoff_s: float = Field(4.0, gt=0, le=120)
-    request_timeout_s: float = Field(5.0, gt=0, le=120)
+    request_timeout_s: float = Field(2.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _distinct_prefixes(self) -> StoreSettings:
@@ -328,11 +329,23 @@ class AlertSettings(StrictModel):
         return self
 
 
+class LagSettings(StrictModel):
+    """How the lag collection fans out (see docs/operations.md, "Fan-out and capacity")."""
+
+    # per_topic: one describe task per (host, group) and one task per topic (label host/topic);
+    # per_group: one task per (host, group) describes once and indexes all its topics.
+    fan_out: Literal["per_topic", "per_group"] = "per_topic"
+    # Describe attempts inside the group's task (a retryable failure tries again at once).
+    describe_attempts: int = Field(2, ge=1, le=3)
+    retry_pause_s: float = Field(1.0, ge=0, le=10)
+
+
 class MonitorConfig(StrictModel):
     store: StoreSettings
     mirrormakers: Annotated[list[MirrorMaker], Field(min_length=1)]
     # Consumer groups read through the Admin API (kind: admin); SSH entries stay in mirrormakers.
     consumer_groups: list[ConsumerGroupWatch] = []
+    lag: LagSettings = LagSettings()
     jmx: JmxSettings = JmxSettings()
     cloudwatch: CloudWatchSettings | None = None
     evaluation: EvaluationSettings = EvaluationSettings()
@@ -419,6 +432,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MonitorConfig:
 
 def cli_check_config(path: str | None, out, err) -> int:
     """``python -m kafka_monitor check-config``: 0 and a summary, or 2 and the errors."""
+    from kafka_monitor.config.budget import check_minute
+
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -428,6 +443,12 @@ def cli_check_config(path: str | None, out, err) -> int:
 
     for warning in collision_warnings(config.store):
         print(f"warning: {warning}", file=err)
+    problems = check_minute(config)
+    if problems:
+        print(f"kafka-monitor configuration {resolve_config_path(path)} cannot run every minute:", file=err)
+        for problem in problems:
+            print(f"  {problem}", file=err)
+        return 2
     print(f"configuration {resolve_config_path(path)} is valid:", file=out)
     for mm in config.mirrormakers:
         print(f"  mirrormaker {mm.name}: group {mm.group!r}, {len(mm.topics)} topics via {mm.ssh_conn_id}", file=out)
@@ -437,6 +458,7 @@ def cli_check_config(path: str | None, out, err) -> int:
             f"{watch.kafka_conn_id}",
             file=out,
         )
+    print(f"  lag fan-out: {config.lag.fan_out}", file=out)
     print(f"  jmx targets: {len(config.jmx.targets)}", file=out)
     print(f"  store: {config.store.kind} via {config.store.conn_id}", file=out)
     ev = config.evaluation

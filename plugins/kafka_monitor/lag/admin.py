@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka_monitor.config.schema import ConsumerGroupWatch
+from kafka_monitor.lag.shared import TopicRows
 from kafka_monitor.lag.ssh import (
     GROUP_NOT_FOUND,
     GROUP_WITHOUT_OFFSETS,
@@ -106,16 +107,12 @@ class GroupCollection:
     steps: list[str] = field(default_factory=list)  # the Admin calls that answered, in order
     step_s: dict[str, float] = field(default_factory=dict)  # seconds each took (the first: client start too)
 
-    def getter(self, topic: str) -> Callable[[], AdminTopicCollection]:
-        """A zero-argument collector for ``lag.pipeline`` (raises the topic's error)."""
-
-        def collected() -> AdminTopicCollection:
-            outcome = self.topics[topic]
-            if isinstance(outcome, CollectionError):
-                raise outcome
-            return outcome
-
-        return collected
+    def topic_rows(self, topic: str) -> TopicRows:
+        """The topic's share for ``lag.pipeline``: its rows, or the error that kept them."""
+        outcome = self.topics[topic]
+        if isinstance(outcome, CollectionError):
+            return TopicRows(group_state=self.group_state, error_kind=outcome.kind, error_message=str(outcome))
+        return TopicRows(rows=outcome.rows, group_state=outcome.group_state)
 
 
 # --------------------------------------------------------------------------- the client
@@ -250,11 +247,6 @@ class _Client:
 
 
 # --------------------------------------------------------------------------- collection
-
-
-def collect_topic(watch: ConsumerGroupWatch | Mapping[str, Any], topic: str) -> AdminTopicCollection:
-    """One topic's rows (the unbatched path); raises CollectionError."""
-    return collect_group(watch, [topic]).getter(topic)()
 
 
 def collect_group(watch: ConsumerGroupWatch | Mapping[str, Any], topics: Iterable[str]) -> GroupCollection:

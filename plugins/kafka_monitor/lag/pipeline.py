@@ -1,4 +1,8 @@
-"""One mapped lag task: collect a topic's lag on its MirrorMaker host and index it.
+"""One topic's lag: its rows in → documents → index → status document.
+
+The rows come from its group's one describe of the minute (``kafka_monitor.lag.shared``:
+handed over through XCom in the per_topic fan-out, in process in the per_group one), or,
+when none are given, from a describe run here (tests, one-off use).
 
 Order matters for "nothing collected is lost or silently dropped":
 1. collect (bounded SSH run + parse) — a failure becomes an error status document;
@@ -18,12 +22,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kafka_monitor.config.evaluation import EvaluationSettings, Thresholds
 from kafka_monitor.config.schema import ConsumerGroupWatch, MirrorMaker, StoreSettings
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.evaluate.step import evaluate_lag_documents, mark_unknown, unknown_summary
+from kafka_monitor.lag.shared import GroupRef, TopicRows
 from kafka_monitor.lag.ssh import CollectionError, collect_topic
 from kafka_monitor.retry_policy import is_retryable
 from kafka_monitor.store.documents import (
@@ -38,13 +43,6 @@ from kafka_monitor.store.sink import BulkIndexError, BulkReport, SearchSink, Sto
 from kafka_monitor.text import bounded
 
 log = logging.getLogger(__name__)
-
-
-class Collected(Protocol):
-    """What a collector hands over: describe-shaped rows of one topic, and the group state."""
-
-    rows: list[dict[str, Any]]
-    group_state: str | None
 
 
 class LagCollectionFailed(KafkaMonitorError):
@@ -79,7 +77,7 @@ class LagOutcome:
 
 
 def collect_and_index_topic(
-    mm: MirrorMaker | ConsumerGroupWatch,
+    mm: MirrorMaker | ConsumerGroupWatch | GroupRef,
     topic: str,
     sink: SearchSink,
     store: StoreSettings,
@@ -88,11 +86,12 @@ def collect_and_index_topic(
     run_id: str | None = None,
     try_number: int | None = None,
     evaluation: EvaluationSettings | Thresholds | None = None,
-    collect: Callable[[], Collected] | None = None,
+    collected: TopicRows | None = None,
     source: str = "ssh",
 ) -> LagOutcome:
-    """``collect`` returns the topic's rows or raises CollectionError; the default is the SSH
-    describe on ``mm`` (``source`` names the collector in the documents)."""
+    """``collected``: the topic's rows (or the error that kept them), from its group's one
+    describe of the minute or from the Admin API; None runs a describe here (``mm`` must then be
+    the whole MirrorMaker entry). ``source`` names the collector in the documents."""
     recorder = StatusRecorder(
         index_prefix=store.status_index,
         minute=minute,
@@ -114,36 +113,42 @@ def collect_and_index_topic(
         fields = {"group_state": group_state, "collector": source, **(extra or {})}
         return recorder.document(state, rows, kind, message, extra=fields)
 
-    try:
-        collection = collect() if collect is not None else collect_topic(mm, topic)  # type: ignore[arg-type]
-    except CollectionError as exc:
-        message = f"{mm.name}: lag of topic {topic!r} (group {mm.group!r}) not collected: {exc}"
-        if exc.output is not None:
-            # The ends of both streams, escaped and capped: remote text never reaches the log raw.
-            log.error(
-                "remote stdout (end):\n%s\nremote stderr (end):\n%s",
-                bounded(exc.output.stdout, keep_newlines=True, tail=True),
-                bounded(exc.output.stderr, keep_newlines=True, tail=True),
-            )
-        salvaged = (
-            _readable_rows_documents(exc, mm, topic, store, minute=minute, run_id=run_id)
-            if isinstance(mm, MirrorMaker)
-            else []
+    if collected is None:
+        if not isinstance(mm, MirrorMaker):
+            raise TypeError("a describe needs the whole MirrorMaker entry")
+        try:
+            found = collect_topic(mm, topic)
+        except CollectionError as exc:
+            if exc.output is not None:
+                # The end of stderr, escaped and capped: remote text never reaches the log raw.
+                log.error("remote stderr (end):\n%s", bounded(exc.output.stderr, keep_newlines=True, tail=True))
+            collected = TopicRows.from_error(exc, mm.group, topic)
+        else:
+            collected = TopicRows(rows=found.rows, group_state=found.group_state)
+
+    if collected.failed:
+        error = collected.as_error()
+        message = (
+            f"{mm.name}/{topic}: lag of topic {topic!r} (group {mm.group!r}) not collected: [{error.kind}] {error}"
         )
-        rows = max(len(salvaged) - 1, 0)  # partition documents (the last is the summary)
+        # Rows read before a damaged line are kept (nothing collected is lost), their verdict
+        # unknown; without rows, the topic summary alone says the minute's verdict is unknown.
+        salvaged = _documents(collected, mm, topic, store, minute=minute, run_id=run_id, source=source)
+        rows = len(collected.rows)
         if salvaged:
             message += f" ({rows} readable rows were indexed)"
-        # The minute's verdict is unknown (salvaged rows already say so).
-        unknown = [] if salvaged else unknown_summary(store.lag_index, mm, topic, exc.kind, minute, run_id)
-        kind, cause = exc.kind, str(exc)
+            mark_unknown(salvaged, error.kind)
+        unknown = [] if salvaged else unknown_summary(store.lag_index, mm, topic, error.kind, minute, run_id)
+        kind, cause = error.kind, str(error)
         _index_accounted(
             sink,
             [*salvaged, *unknown],
-            lambda state, extra: status(STATUS_ERROR, rows, None, kind, cause, extra),
+            lambda state, extra: status(STATUS_ERROR, rows, collected.group_state, kind, cause, extra),
             message,
         )
-        raise LagCollectionFailed(message, exc.kind) from exc
+        raise LagCollectionFailed(message, error.kind) from error
 
+    collection = collected
     docs = lag_documents(
         index_prefix=store.lag_index,
         minute=minute,
@@ -243,34 +248,28 @@ def _index_accounted(
         raise LagCollectionFailed(f"{what}, but {detail}; {recorded}", kind) from exc
 
 
-def _readable_rows_documents(
-    exc: CollectionError,
-    mm: MirrorMaker,
+def _documents(
+    collected: TopicRows,
+    mm: MirrorMaker | ConsumerGroupWatch | GroupRef,
     topic: str,
     store: StoreSettings,
     *,
     minute: datetime,
     run_id: str | None,
+    source: str,
 ) -> list[Doc]:
-    """When the only fault is unreadable rows (a truncated line), the documents of the rows
-    that were read (indexed with the error status, so nothing collected is lost)."""
-    result = exc.result
-    if result is None or not result.errors or any(e.kind != "malformed_row" for e in result.errors):
+    """The documents of ``collected``'s rows (none without rows)."""
+    if not collected.rows:
         return []
-    rows = result.rows_for(mm.group, topic)
-    if not rows:
-        return []
-    return mark_unknown(
-        lag_documents(
-            index_prefix=store.lag_index,
-            minute=minute,
-            mirrormaker=mm.name,
-            group=mm.group,
-            topic=topic,
-            rows=rows,
-            group_state=result.group_states.get(mm.group),
-            collected_at=datetime.now(UTC),
-            run_id=run_id,
-        ),
-        "malformed_row",
+    return lag_documents(
+        index_prefix=store.lag_index,
+        minute=minute,
+        mirrormaker=mm.name,
+        group=mm.group,
+        topic=topic,
+        rows=collected.rows,
+        group_state=collected.group_state,
+        collected_at=datetime.now(UTC),
+        run_id=run_id,
+        collector=source,
     )

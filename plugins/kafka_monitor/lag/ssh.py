@@ -52,6 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from kafka_monitor.config.budget import IDLE_MARGIN_S as BUDGET_IDLE_MARGIN_S
 from kafka_monitor.config.schema import MirrorMaker
 from kafka_monitor.errors import KafkaMonitorError
 from kafka_monitor.lag.command import CommandError, as_mirrormaker, render_describe_command, validate_topic
@@ -64,8 +65,8 @@ if TYPE_CHECKING:
 # coreutils `timeout`: 124 when the command ended after TERM, 128+9 when it needed KILL.
 TIMEOUT_EXIT_STATUSES = frozenset({124, 137})
 # Seconds the idle backstop waits beyond the remote bound (the remote end needs a moment to
-# report the exit status after killing the tool).
-IDLE_MARGIN_S = 5.0
+# report the exit status after killing the tool); part of the minute's budget.
+IDLE_MARGIN_S = BUDGET_IDLE_MARGIN_S
 STDERR_TAIL_LINES = 6
 TAIL_CHARS = 1200
 
@@ -142,6 +143,40 @@ def _fingerprint(key: Any) -> str:
         return f"{key.get_name()} {key.fingerprint}"
     except Exception:  # noqa: BLE001 - only used to describe the key in a message
         return "an unreadable key"
+
+
+class _QuietHookLog:
+    """Stands in for SSHHook's logger while a command runs.
+
+    SSHHook logs every stdout line at INFO and every stderr line at WARNING as they arrive:
+    a whole group's table in each task log, every minute. The caller logs a parsed summary and
+    a bounded stderr tail instead. Lines are passed on only when ``KAFKA_MONITOR_LOG_REMOTE_LINES``
+    is set (for debugging a host); warnings with an exception (the hook's own trouble) always.
+    """
+
+    def __init__(self, inner: Any, passthrough: bool):
+        self._inner = inner
+        self._passthrough = passthrough
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        self._inner.debug(*args, **kwargs)
+
+    def info(self, *args: Any, **kwargs: Any) -> None:
+        if self._passthrough:
+            self._inner.info(*args, **kwargs)
+
+    def warning(self, *args: Any, **kwargs: Any) -> None:
+        if self._passthrough or kwargs.get("exc_info"):
+            self._inner.warning(*args, **kwargs)
+
+
+def remote_lines_logged() -> bool:
+    import os
+
+    return os.environ.get("KAFKA_MONITOR_LOG_REMOTE_LINES", "").strip().lower() in ("1", "true", "yes")
 
 
 # Connection extras that switch host key checking off (``ignore_hostkey_verification`` is the
@@ -279,6 +314,8 @@ def run_command(conn_id: str, command: str, *, connect_s: float, idle_s: float) 
         client = hook.get_conn()
     except Exception as exc:  # noqa: BLE001 - every connect failure is classified
         raise _classify_connect_error(exc, target, connect_s) from exc
+    hook_log = hook.log
+    hook._log = _QuietHookLog(hook_log, remote_lines_logged())
     try:
         exit_status, out, err = hook.exec_ssh_client_command(
             client, command, get_pty=False, environment=None, timeout=idle_s
@@ -297,6 +334,7 @@ def run_command(conn_id: str, command: str, *, connect_s: float, idle_s: float) 
             SSH_CONNECT_FAILED,
         ) from exc
     finally:
+        hook._log = hook_log
         client.close()
     output = RemoteOutput(
         exit_status=exit_status,
@@ -367,16 +405,27 @@ def _partition_key(row: Mapping[str, Any]) -> tuple[int, int]:
     return (0, p) if isinstance(p, int) else (1, 0)
 
 
-def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicCollection:
-    """The topic's per-partition rows from one describe run; raises CollectionError."""
+@dataclass
+class GroupDescribe:
+    """One bounded describe run of a group, parsed once; every topic's rows come from it."""
+
+    mm: MirrorMaker
+    where: str
+    output: RemoteOutput
+    result: Any = field(repr=False)  # kafka_monitor.lag.describe.DescribeResult
+
+    @property
+    def group_state(self) -> str | None:
+        return self.result.group_states.get(self.mm.group)
+
+
+def describe_group(mm: MirrorMaker | Mapping[str, Any]) -> GroupDescribe:
+    """Run the group's describe once and parse it; raises CollectionError for a failure of the
+    whole group (SSH, timeout, exit status, unreadable output, the tool's own error)."""
     from kafka_monitor.lag.describe import INTERNAL_ERROR as PARSER_BUG
     from kafka_monitor.lag.describe import DescribeParseError, parse_describe
 
     mm = _mirrormaker(mm)
-    try:
-        topic = validate_topic(topic)
-    except CommandError as exc:
-        raise CollectionError(f"{_where(mm)}: {exc}; nothing was run", INVALID_COMMAND_VALUE) from None
     output, where = _run_bounded(mm)
     try:
         result = parse_describe(output.stdout, output.stderr, group=mm.group)
@@ -403,8 +452,13 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
         raise CollectionError(f"{where}: kafka-consumer-groups.sh reported: {cause}{more}", error.kind, output, result)
     if output.exit_status != 0:
         raise _exit_error(where, output)
+    return GroupDescribe(mm=mm, where=where, output=output, result=result)
 
-    group_state = result.group_states.get(mm.group)
+
+def topic_collection(described: GroupDescribe, topic: str) -> TopicCollection:
+    """One topic's rows from its group's describe; raises CollectionError when it has none."""
+    mm, where, output, result = described.mm, described.where, described.output, described.result
+    group_state = described.group_state
     rows = sorted(result.rows_for(mm.group, topic), key=_partition_key)
     if rows:
         return TopicCollection(rows=rows, group_state=group_state, output=output, result=result)
@@ -434,3 +488,13 @@ def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicColle
         output,
         result,
     )
+
+
+def collect_topic(mm: MirrorMaker | Mapping[str, Any], topic: str) -> TopicCollection:
+    """The topic's per-partition rows from one describe run; raises CollectionError."""
+    mm = _mirrormaker(mm)
+    try:
+        topic = validate_topic(topic)
+    except CommandError as exc:
+        raise CollectionError(f"{_where(mm)}: {exc}; nothing was run", INVALID_COMMAND_VALUE) from None
+    return topic_collection(describe_group(mm), topic)
