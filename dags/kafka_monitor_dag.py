@@ -22,13 +22,11 @@ observable tasks:
   the same documents as collect_lag, with `source: admin`.
 - **snapshot_jmx** — one mapped task per JMX target (label: the target name): all of a
   target's preset beans in one bounded jmxquery call, into the JMX index.
-- **evaluate_alerts** — after the lag, JMX and dashboard tasks (a teardown: it runs even when some failed, and
-  leaves the run's state to them): opens, escalates and
-  resolves incidents from the verdicts and delivers them through Airflow notifiers
-  (`alerts:` in the configuration; see docs/alerts.md). Failed runs reach the same channels
-  through the DAG callbacks.
 - **sync_dashboard** — keeps the CloudWatch dashboard equal to the one rendered from the repo;
   calls AWS only when the definition changed or a drift check is due.
+
+Alerts are judged by the `kafka_monitor_alerts` DAG the minute after; a failed or overrunning
+run reaches the same channels through the DAG callbacks below.
 
 Every document id is derived from the scheduled minute, so a retry overwrites and never
 duplicates. A task fails with a message naming the cause (SSH, timeout, tool error, vanished
@@ -220,22 +218,13 @@ def kafka_monitor():
             now=pendulum.now("UTC"), minute=tasks.scheduled_minute(context), run_id=context["run_id"]
         )
 
-    @task(execution_timeout=timedelta(seconds=budget.ALERTS_TIMEOUT_S), multiple_outputs=False)
-    def evaluate_alerts() -> dict:
-        from kafka_monitor import tasks
-
-        return tasks.evaluate_alerts(minute=tasks.scheduled_minute(get_current_context()))
-
     groups = plan_lag()
     described = collect_group.expand_kwargs(groups)
     topics = collect_lag.expand(item=plan_topics(groups))
     described >> topics
-    admin_lag = collect_admin_lag.expand_kwargs(plan_admin_lag())
-    jmx = snapshot_jmx.expand_kwargs(plan_jmx())
-    dashboard = sync_dashboard()
-    # A teardown runs when its upstream is done, failed or not, and unlike an all_done task it
-    # does not decide the run's state: a failed collection still fails the run.
-    [described, topics, admin_lag, jmx, dashboard] >> evaluate_alerts().as_teardown()
+    collect_admin_lag.expand_kwargs(plan_admin_lag())
+    snapshot_jmx.expand_kwargs(plan_jmx())
+    sync_dashboard()
 
 
 kafka_monitor()

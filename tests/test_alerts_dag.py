@@ -1,11 +1,12 @@
-"""Alerts through one real `airflow dags test kafka_monitor` run: `evaluate_alerts` runs after
-the lag tasks even when one failed (trigger rule all_done), and the failed run reaches the
-channels through the DAG-level failure callback (a plain function: a BaseNotifier instance
-there breaks `dags test`, apache/airflow#64649)."""
+"""Alerts through real `airflow dags test` runs: a `kafka_monitor` run with a dead host fails and
+reaches the channels through its DAG-level failure callback (a plain function: a BaseNotifier
+instance there breaks `dags test`, apache/airflow#64649); the next minute's
+`kafka_monitor_alerts` run judges that minute's verdicts and status documents."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from sandbox.search import find_documents
 pytestmark = pytest.mark.slow
 
 MINUTE = "2026-11-22T10:00:00+00:00"
+NEXT_MINUTE = "2026-11-22T10:01:00+00:00"
 
 
 def test_a_run_with_a_dead_mirrormaker_alerts_lag_unknown_and_the_failed_run(
@@ -23,7 +25,7 @@ def test_a_run_with_a_dead_mirrormaker_alerts_lag_unknown_and_the_failed_run(
 ):
     topic = mm_host.topics[0]
     healthy = mm_host.mirrormaker_config(
-        "mm-ok", "dag_ssh", connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000
+        "mm-ok", "dag_ssh", connect_s=3, command_s=6, kill_grace_s=1, tool_timeout_ms=4000
     )
     dead = {
         **healthy,
@@ -59,6 +61,11 @@ def test_a_run_with_a_dead_mirrormaker_alerts_lag_unknown_and_the_failed_run(
     proc = airflow.dags_test("kafka_monitor", MINUTE, extra_env=env, timeout=400)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output[-3000:]  # the dead host's task failed the run
+    # Only the run's own failure is announced during the run; the verdicts wait for the judge.
+    assert [json.loads(r.json()["message"])["track"] for r in webhook_receiver.received("/alerts")] == ["dag"]
+    judged = airflow.dags_test("kafka_monitor_alerts", NEXT_MINUTE, extra_env=env, timeout=400)
+    assert judged.returncode == 0, (judged.stdout + judged.stderr)[-3000:]
+    output += judged.stdout + judged.stderr
 
     posts = [json.loads(r.json()["message"]) for r in webhook_receiver.received("/alerts")]
     assert sorted(
@@ -78,7 +85,8 @@ def test_a_run_with_a_dead_mirrormaker_alerts_lag_unknown_and_the_failed_run(
         f"[kafka-monitor] OPEN: lag of mm-dead/{healthy['group']}/{topic} unknown for 1 minutes: ssh_connect_failed",
     ]
     dag_mail = next(m for m in smtp_receiver.received() if "DAG" in m.subject)
-    assert "Failed tasks:   collect_lag" in dag_mail.text() and "Reason:         task_failure" in dag_mail.text()
+    assert re.search(r"Failed tasks:\s+collect_(group|lag)", dag_mail.text()), dag_mail.text()
+    assert "Reason:         task_failure" in dag_mail.text()
     (incident,) = find_documents(store.opensearch_client(), "kafka-monitor-incidents-state", {"track": "dag"})
     assert incident["state"] == "open" and incident["last_notified_kind"] == "open"
     assert "Pw-4lerts" not in output  # the channels' secret is not in the run's logs

@@ -47,9 +47,8 @@ JMX_TASK_TIMEOUT_S = RUN_TIMEOUT_S - 2 * STAGE_START_S - PLAN_TIMEOUT_S  # 43 s
 DASHBOARD_TIMEOUT_S = 30.0
 # collect_admin_lag: plan_admin_lag → one Admin-API collection of a group and its indexing.
 ADMIN_TASK_TIMEOUT_S = JMX_TASK_TIMEOUT_S
-# evaluate_alerts, the teardown: it runs in what the collection leaves of the run (a run cut
-# by dagrun_timeout loses that minute's evaluation; the next minute's reads the stored state).
-ALERTS_TIMEOUT_S = 30.0
+# evaluate_alerts (the kafka_monitor_alerts DAG, judging the minute before): its own run.
+ALERTS_TIMEOUT_S = RUN_TIMEOUT_S - STAGE_START_S - SAFETY_S  # 51 s
 
 # The SSH hook's idle backstop waits this long beyond the remote bound (lag.ssh uses it).
 IDLE_MARGIN_S = 2.0
