@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from kafka_monitor.config import budget
-from kafka_monitor.config.schema import cli_check_config, parse_config
+from kafka_monitor.config.check import cli_check_config
+from kafka_monitor.config.schema import parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kafka_monitor.config.check import cli_check_config
 from kafka_monitor.config.loader import resolve_config_path
-from kafka_monitor.config.schema import cli_check_config, load_config, parse_config
+from kafka_monitor.config.schema import load_config, parse_config
 from kafka_monitor.datafile import parse_yaml, read_yaml
 from kafka_monitor.errors import ConfigError
 from kafka_monitor.paths import include_path
@@ -148,7 +149,8 @@ def test_a_failing_variable_backend_fails_plan_lag_with_the_cause(variable_backe
     assert "secrets store did not answer" in message and "Not falling back" in message
     # A passing outage: Airflow retries the plan task (the next try finds the Variable).
     assert not isinstance(caught.value, AirflowFailException)
-    assert len(tasks.plan_lag()) == 2
+    (group,) = tasks.plan_lag()
+    assert group["mirrormaker"]["topics"] == ["orders", "payments"]
 
 
 # --------------------------------------------------------------------------- check-config

@@ -40,9 +40,7 @@ def base_config(mm_host) -> dict:
             "max_retries": 1,
         },
         "mirrormakers": [
-            mm_host.mirrormaker_config(
-                "mm-1", SSH_CONN, connect_s=5, command_s=15, kill_grace_s=2, tool_timeout_ms=5000
-            )
+            mm_host.mirrormaker_config("mm-1", SSH_CONN, connect_s=3, command_s=8, kill_grace_s=1, tool_timeout_ms=5000)
         ],
     }
 
@@ -90,6 +88,8 @@ def admin_run(airflow_home, ssh_server, search_store, mirrormaker_host, tmp_path
             "kafka_conn_id": KAFKA_CONN,
             "group": SEED_GROUP,
             "topics": list(SEED_TOPICS),
+            # Inside the minute's budget with this store's timeouts (check-config and plan_lag refuse more).
+            "timeouts": {"connect_s": 3, "request_s": 5, "total_s": 15},
         },
         {
             "name": "spark-down",
@@ -112,7 +112,9 @@ def test_the_admin_task_is_mapped_per_group_and_indexes_what_ssh_indexes(admin_r
         "oasis-admin/oasis-group/5 topics": "success",
         f"spark-down/spark-oasis-streaming/{SEED_TOPICS[0]}": "failed",
     }, (proc.stdout + proc.stderr)[-6000:]
-    assert task_states(airflow_home, "collect_lag") == {f"mm-1/{t}": "success" for t in SEED_TOPICS}
+    assert task_states(airflow_home, "collect_lag") == {f"mm-1/{t}": "success" for t in SEED_TOPICS}, (
+        proc.stdout + proc.stderr
+    )[-6000:]
 
     client = search_store.opensearch_client()
     for topic in SEED_TOPICS:

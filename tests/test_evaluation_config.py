@@ -72,12 +72,19 @@ def test_bad_values_are_refused_naming_the_field(section, message):
     assert message in str(caught.value).replace("(top level): ", ""), str(caught.value)
 
 
-def test_each_mapped_lag_task_receives_its_topics_thresholds(tmp_path):
+def test_each_topic_task_receives_its_topics_thresholds(tmp_path):
+    """The thresholds travel once in the settings every topic task shares (not per item), and
+    each topic task takes its own from them."""
+    from kafka_monitor.config.evaluation import EvaluationSettings
+
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(EXAMPLE))
-    plans = {plan["target"]["topic"]: plan["target"]["evaluation"] for plan in tasks.plan_lag(str(path))}
-    assert plans["HEC_H_RECV_01"]["allowed_lag"] == 1
-    assert plans["topic-lgs5.0-json"] == {
+    items, shared = tasks.plan_topics(tasks.plan_lag(str(path)))
+    assert all(set(item) == {"g", "t"} for item in items)
+    settings = EvaluationSettings.model_validate(shared["evaluation"])
+    thresholds = {item["t"]: settings.for_topic(item["t"]).model_dump(mode="json") for item in items}
+    assert thresholds["HEC_H_RECV_01"]["allowed_lag"] == 1
+    assert thresholds["topic-lgs5.0-json"] == {
         "window_minutes": 10,
         "allowed_lag": 0,
         "max_lag_seconds": 300.0,

@@ -183,7 +183,7 @@ def test_item_level_rejections_are_retried_like_request_level_ones(
             proxy.rewrite_next(reject_first, path_contains="_bulk")
         target = {"mirrormaker": mm.model_dump(mode="json"), "topic": TOPIC}
         with pytest.raises(Exception) as caught:
-            tasks.collect_lag(target, store_settings.model_dump(mode="json"), minute=MINUTE)
+            tasks.collect_topic_now(target, store_settings.model_dump(mode="json"), minute=MINUTE)
     assert isinstance(caught.value, AirflowFailException) is not retried_by_airflow
     kind = "store_throttled" if retried_by_airflow else "index_rejected"
     assert str(caught.value).startswith(f"[{kind}] ")

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_render_dashboard(args.config, sys.stdout, sys.stderr)
     if args.command == "check-config":
-        from kafka_monitor.config.schema import cli_check_config
+        from kafka_monitor.config.check import cli_check_config
 
         return cli_check_config(args.config, sys.stdout, sys.stderr)
     raise AssertionError(args.command)
