@@ -29,8 +29,13 @@ PYTHONWARNINGS = "ignore:GitWildMatchPattern:DeprecationWarning"
 
 class LiveAirflow:
     def __init__(
-        self, topics: tuple[str, ...] = SEED_TOPICS, partitions: int | None = None, workdir: Path | None = None
+        self,
+        topics: tuple[str, ...] = SEED_TOPICS,
+        partitions: int | None = None,
+        workdir: Path | None = None,
+        celery_workers: int = 0,
     ):
+        self.celery_workers = celery_workers
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kafka-monitor-live-"))
         self._own_dir = workdir is None
         self.stack = contextlib.ExitStack()
@@ -52,7 +57,9 @@ class LiveAirflow:
             self.stack.enter_context(self.sandbox)
             self.postgres = self.stack.enter_context(PostgresServer())
             env = {**self.sandbox.environment(), "PYTHONWARNINGS": PYTHONWARNINGS}
-            self.airflow = self.stack.enter_context(AirflowServices(self.workdir / "airflow", self.postgres, env))
+            self.airflow = self.stack.enter_context(
+                AirflowServices(self.workdir / "airflow", self.postgres, env, celery_workers=self.celery_workers)
+            )
             self.airflow.wait_for_dag(DAG_ID)
         except BaseException:
             self.stop()

@@ -45,7 +45,21 @@ class Run:
 class AirflowServices:
     name = "airflow services"
 
-    def __init__(self, home: Path, postgres: PostgresServer, extra_env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        home: Path,
+        postgres: PostgresServer,
+        extra_env: Mapping[str, str] | None = None,
+        celery_workers: int = 0,
+    ):
+        # celery_workers > 0: CeleryExecutor on Debian's redis-server (127.0.0.1), that many
+        # `airflow celery worker` processes, each with its own hostname (a machine of its own
+        # as far as Airflow can tell; nothing is shared between them but the API and the DB).
+        # Not usable with the current lock: apache-airflow-providers-celery 3.26.0 imports
+        # `retry` from celery.backends.database, which celery 5.7.0 removed (ImportError in the
+        # scheduler and the workers); it needs celery<5.7 in requirements.lock.
+        self.celery_workers = celery_workers
+        self.redis_port = free_port() if celery_workers else None
         self.home = AirflowHome(home)
         self.postgres = postgres
         self.api_port = free_port()
@@ -78,6 +92,16 @@ class AirflowServices:
                 **(extra or {}),
             }
         )
+        if self.celery_workers:
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "airflow.providers.celery.executors.celery_executor.CeleryExecutor",
+                    "AIRFLOW__CELERY__BROKER_URL": f"redis://{LOOPBACK}:{self.redis_port}/0",
+                    # Not the database backend: the locked celery lacks what the provider imports for it.
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://{LOOPBACK}:{self.redis_port}/1",
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+                }
+            )
         return env
 
     def cli(self, *args: str, timeout: float = 300) -> str:
@@ -108,7 +132,35 @@ class AirflowServices:
                 "scheduler", [exe, "scheduler", "--skip-serve-logs"], logs / "scheduler.log", env=env
             ).start(),
         ]
-        api = self.processes[0]
+        if self.celery_workers:
+            self.processes.insert(
+                0,
+                ManagedProcess(
+                    "redis-server",
+                    [
+                        "redis-server",
+                        "--bind",
+                        LOOPBACK,
+                        "--port",
+                        str(self.redis_port),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                    logs / "redis.log",
+                ).start(),
+            )
+            for n in range(1, self.celery_workers + 1):
+                self.processes.append(
+                    ManagedProcess(
+                        f"celery worker {n}",
+                        [exe, "celery", "worker", "--celery-hostname", f"worker{n}@kafka-monitor", "--skip-serve-logs"],
+                        logs / f"celery-worker-{n}.log",
+                        env=env,
+                    ).start()
+                )
+        api = next(p for p in self.processes if p.name == "api-server")
         wait_until(
             lambda: port_open(self.api_port), f"{self.name}: api-server", timeout=180, proc=api.proc, log=api.log
         )
@@ -163,7 +215,7 @@ class AirflowServices:
         def parsed() -> bool:
             return bool(self.postgres.query("select 1 from dag where dag_id=%s", (dag_id,)))
 
-        processor = self.processes[1]
+        processor = next(p for p in self.processes if p.name == "dag-processor")
         wait_until(
             parsed,
             f"{self.name}: DAG {dag_id} parsed",
@@ -189,6 +241,14 @@ class AirflowServices:
             (dag_id,),
         )
         return [Run(*row) for row in rows]
+
+    def hostnames(self, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+        """{(task_id, map_index): the worker hostname that ran it} for one run."""
+        rows = self.postgres.query(
+            "select task_id, map_index, hostname from task_instance where dag_id=%s and run_id=%s and hostname <> ''",
+            (dag_id, run_id),
+        )
+        return {(t, i): h for t, i, h in rows}
 
     def task_instances(self, dag_id: str, run_id: str) -> list[tuple[str, int, str | None, str | None, int]]:
         """(task_id, map_index, rendered_map_index, state, try_number) of one run."""
