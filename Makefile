@@ -28,7 +28,7 @@ lint: $(STAMP)
 # on Postgres for about 8 real minutes, with sshd stopped for two of them. `make test` runs its
 # short version; select it alone with PYTEST_ARGS="-m scheduler".
 soak: $(STAMP) sysdeps
-	KAFKA_MONITOR_SOAK=1 $(VENV)/bin/python -m pytest tests/test_scheduler.py -m scheduler $(PYTEST_ARGS)
+	KAFKA_MONITOR_SOAK=1 $(VENV)/bin/python -m pytest tests/test_scheduler.py tests/test_scheduler_celery.py -m scheduler $(PYTEST_ARGS)
 
 bench: $(STAMP) sysdeps
 	for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -903,3 +903,17 @@ def test_the_airflow_build_context_sends_only_what_the_dockerfile_copies():
     assert sorted(line[1:] for line in ignore[1:]) == sorted(copied)
     for source in copied:
         assert (REPO / source).is_file(), source
+
+
+def test_the_celery_profile_adds_two_workers_on_redis_and_keeps_local_by_default(services):
+    workers = {name: s for name, s in services.items() if name.startswith("airflow-worker")}
+    assert sorted(workers) == ["airflow-worker-1", "airflow-worker-2"]
+    for name, worker in workers.items():
+        assert worker["profiles"] == ["celery"], name
+        assert {"redis", "airflow-init", "postgres"} <= set(worker["depends_on"]), name
+        assert worker["command"][:2] == ["celery", "worker"] or str(worker["command"]).startswith("celery worker")
+    assert services["redis"]["profiles"] == ["celery"] and "ports" not in services["redis"]
+    for name, service in airflow_services(services).items():
+        assert env_of(service)["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0", name
+    # .env.example keeps the LocalExecutor; CeleryExecutor is the operator's choice with the profile.
+    assert env_of(services["airflow-scheduler"])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
