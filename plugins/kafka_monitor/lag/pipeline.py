@@ -133,7 +133,11 @@ def collect_and_index_topic(
         )
         # Rows read before a damaged line are kept (nothing collected is lost), their verdict
         # unknown; without rows, the topic summary alone says the minute's verdict is unknown.
-        salvaged = _documents(collected, mm, topic, store, minute=minute, run_id=run_id, source=source)
+        salvaged = (
+            _documents(collected, mm, topic, store, minute=minute, run_id=run_id, source=source)
+            if collected.rows
+            else []
+        )
         rows = len(collected.rows)
         if salvaged:
             message += f" ({rows} readable rows were indexed)"
@@ -149,18 +153,7 @@ def collect_and_index_topic(
         raise LagCollectionFailed(message, error.kind) from error
 
     collection = collected
-    docs = lag_documents(
-        index_prefix=store.lag_index,
-        minute=minute,
-        mirrormaker=mm.name,
-        group=mm.group,
-        topic=topic,
-        rows=collection.rows,
-        group_state=collection.group_state,
-        collected_at=datetime.now(UTC),
-        run_id=run_id,
-        collector=source,
-    )
+    docs = _documents(collection, mm, topic, store, minute=minute, run_id=run_id, source=source)
     # The verdict goes into these documents before they are indexed (docs/evaluation.md).
     not_judged = evaluate_lag_documents(
         docs,
@@ -258,9 +251,7 @@ def _documents(
     run_id: str | None,
     source: str,
 ) -> list[Doc]:
-    """The documents of ``collected``'s rows (none without rows)."""
-    if not collected.rows:
-        return []
+    """The documents of ``collected``'s rows: one per partition and the topic summary."""
     return lag_documents(
         index_prefix=store.lag_index,
         minute=minute,
