@@ -1,1 +1,1 @@
-"""Consumer lag over SSH: the bounded describe command, running it, parsing its table, the per-topic pipeline."""
+"""Consumer lag: the bounded describe over SSH (one per group per minute, shared with its topics), the Admin-API collector, the parser, and the per-topic pipeline."""
