@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kafka_monitor.config.schema import MirrorMaker, StoreSettings
+from kafka_monitor.config.schema import LagSettings, MirrorMaker, StoreSettings
 from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
 from kafka_monitor.store.sink import SearchSink
 from sandbox.faultproxy import FaultProxy
@@ -181,9 +181,20 @@ def test_item_level_rejections_are_retried_like_request_level_ones(
         # The first try, and (for 429) every item retry of the sink's; the status write is not touched.
         for _ in range(1 + store_settings.max_retries if retried_by_airflow else 1):
             proxy.rewrite_next(reject_first, path_contains="_bulk")
-        target = {"mirrormaker": mm.model_dump(mode="json"), "topic": TOPIC}
+        # As the DAG collects it: the group's one describe hands the topic its rows, then the
+        # topic's task indexes them (its bulk is the one the proxy rejects).
+        group = {
+            "mirrormaker": {**mm.model_dump(mode="json"), "topics": [TOPIC]},
+            "lag": LagSettings().model_dump(mode="json"),
+            "store": store_settings.model_dump(mode="json"),
+            "cloudwatch": None,
+            "evaluation": None,
+        }
+        handed: dict[str, dict] = {}
+        tasks.collect_group(**group, minute=MINUTE, hand_over=handed.__setitem__)
+        (item,), shared = tasks.plan_topics([group])
         with pytest.raises(Exception) as caught:
-            tasks.collect_topic_now(target, store_settings.model_dump(mode="json"), minute=MINUTE)
+            tasks.collect_lag(item, shared, handed[TOPIC], minute=MINUTE)
     assert isinstance(caught.value, AirflowFailException) is not retried_by_airflow
     kind = "store_throttled" if retried_by_airflow else "index_rejected"
     assert str(caught.value).startswith(f"[{kind}] ")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kafka_monitor.config.evaluation import EvaluationSettings, Thresholds
+from kafka_monitor.config.evaluation import EvaluationSettings
 from kafka_monitor.config.loader import ConfigSourceError
 from kafka_monitor.config.schema import (
     JmxSettings,
@@ -318,40 +318,6 @@ def collect_lag(
         raise _fail(f"{name}/{topic}: {exc}", _store_kind(exc)) from exc
     if shared.get("cloudwatch"):
         publish_lag(outcome.summary, shared["cloudwatch"])
-    return outcome.as_dict()
-
-
-def collect_topic_now(
-    target: dict[str, Any],
-    store: dict[str, Any],
-    *,
-    minute: datetime,
-    run_id: str | None = None,
-    try_number: int | None = None,
-) -> dict[str, Any]:
-    """One topic with its own describe (``{"mirrormaker": {...}, "topic": t}``): for tests and
-    one-off use; the DAG shares one describe per group instead."""
-    from kafka_monitor.lag.pipeline import LagCollectionFailed, collect_and_index_topic
-    from kafka_monitor.store.sink import BulkIndexError, SearchSink, StoreError
-
-    settings = StoreSettings.model_validate(store)
-    mm = MirrorMaker.model_validate(target["mirrormaker"])
-    sink = SearchSink.from_settings(settings)
-    try:
-        outcome = collect_and_index_topic(
-            mm,
-            target["topic"],
-            sink,
-            settings,
-            minute=minute,
-            run_id=run_id,
-            try_number=try_number,
-            evaluation=Thresholds.model_validate(target["evaluation"]) if target.get("evaluation") else None,
-        )
-    except LagCollectionFailed as exc:
-        raise _fail(str(exc), exc.kind) from exc
-    except (StoreError, BulkIndexError) as exc:  # the store failed before anything was collected
-        raise _fail(f"{target['mirrormaker']['name']}/{target['topic']}: {exc}", _store_kind(exc)) from exc
     return outcome.as_dict()
 
 
