@@ -50,6 +50,14 @@ def routes(settings: AlertSettings) -> list[inc.Route]:
 
 
 def policies(settings: AlertSettings) -> dict[str, inc.Policy]:
+    # A topic's lag not collected, a JMX target not read, the dashboard not synced: one policy.
+    not_collected = inc.Policy(
+        threshold=inc.SEVERITY["error"],
+        open_after_minutes=settings.unknown_after_minutes,
+        resolve_after_minutes=settings.unknown_resolve_after_minutes,
+        remind_minutes=settings.remind_minutes,
+        escalate=False,
+    )
     return {
         inc.TRACK_LAG: inc.Policy(
             threshold=inc.THRESHOLDS[settings.threshold],
@@ -58,28 +66,9 @@ def policies(settings: AlertSettings) -> dict[str, inc.Policy]:
             remind_minutes=settings.remind_minutes,
             escalate=True,
         ),
-        inc.TRACK_COLLECTION: inc.Policy(
-            threshold=inc.SEVERITY["error"],
-            open_after_minutes=settings.unknown_after_minutes,
-            resolve_after_minutes=settings.unknown_resolve_after_minutes,
-            remind_minutes=settings.remind_minutes,
-            escalate=False,
-        ),
-        # A JMX target not read, the dashboard not synced: the same path as a topic's lag.
-        inc.TRACK_JMX: inc.Policy(
-            threshold=inc.SEVERITY["error"],
-            open_after_minutes=settings.unknown_after_minutes,
-            resolve_after_minutes=settings.unknown_resolve_after_minutes,
-            remind_minutes=settings.remind_minutes,
-            escalate=False,
-        ),
-        inc.TRACK_DASHBOARD: inc.Policy(
-            threshold=inc.SEVERITY["error"],
-            open_after_minutes=settings.unknown_after_minutes,
-            resolve_after_minutes=settings.unknown_resolve_after_minutes,
-            remind_minutes=settings.remind_minutes,
-            escalate=False,
-        ),
+        inc.TRACK_COLLECTION: not_collected,
+        inc.TRACK_JMX: not_collected,
+        inc.TRACK_DASHBOARD: not_collected,
         inc.TRACK_DAG: inc.Policy(
             threshold=inc.SEVERITY["failed"],
             open_after_minutes=1,
