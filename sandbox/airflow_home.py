@@ -93,6 +93,28 @@ class AirflowHome:
         with sqlite3.connect(self.home / "airflow.db") as db:
             db.execute("delete from variable")
 
+    def _latest_run_id(self, db: sqlite3.Connection, dag_id: str) -> str:
+        return db.execute("select run_id from dag_run where dag_id=? order by id desc limit 1", (dag_id,)).fetchone()[0]
+
+    def task_states(self, task_id: str, dag_id: str = "kafka_monitor") -> dict[str, str]:
+        """{rendered map index (or map index): state} of the latest run's instances of ``task_id``."""
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            rows = db.execute(
+                "select rendered_map_index, map_index, state from task_instance "
+                "where dag_id=? and task_id=? and run_id=?",
+                (dag_id, task_id, self._latest_run_id(db, dag_id)),
+            ).fetchall()
+        return {label or str(index): state for label, index, state in rows}
+
+    def task_return_values(self, task_id: str, dag_id: str = "kafka_monitor") -> list[str]:
+        """The XCom return values (as stored) of the latest run's instances of ``task_id``."""
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            rows = db.execute(
+                "select value from xcom where dag_id=? and task_id=? and run_id=? and key='return_value'",
+                (dag_id, task_id, self._latest_run_id(db, dag_id)),
+            ).fetchall()
+        return [value for (value,) in rows]
+
     def run(
         self,
         args: Sequence[str],

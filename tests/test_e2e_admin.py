@@ -53,20 +53,6 @@ def run_dag(airflow, tmp_path: Path, config: dict, connections: dict[str, dict])
     return airflow.dags_test("kafka_monitor", MINUTE, extra_env=env, timeout=400)
 
 
-def task_states(airflow, task_id: str) -> dict[str, str]:
-    """{rendered map index: state} of the latest run's task instances."""
-    with sqlite3.connect(airflow.home / "airflow.db") as db:
-        run_id = db.execute(
-            "select run_id from dag_run where dag_id='kafka_monitor' order by id desc limit 1"
-        ).fetchone()[0]
-        rows = db.execute(
-            "select rendered_map_index, map_index, state from task_instance "
-            "where dag_id='kafka_monitor' and task_id=? and run_id=?",
-            (task_id, run_id),
-        ).fetchall()
-    return {label or str(index): state for label, index, state in rows}
-
-
 @pytest.fixture(scope="module")
 def admin_run(airflow_home, ssh_server, search_store, mirrormaker_host, tmp_path_factory):
     search_store.reset()
@@ -108,11 +94,11 @@ def admin_run(airflow_home, ssh_server, search_store, mirrormaker_host, tmp_path
 
 def test_the_admin_task_is_mapped_per_group_and_indexes_what_ssh_indexes(admin_run, airflow_home, search_store):
     proc = admin_run["proc"]
-    assert task_states(airflow_home, "collect_admin_lag") == {
+    assert airflow_home.task_states("collect_admin_lag") == {
         "oasis-admin/oasis-group/5 topics": "success",
         f"spark-down/spark-oasis-streaming/{SEED_TOPICS[0]}": "failed",
     }, (proc.stdout + proc.stderr)[-6000:]
-    assert task_states(airflow_home, "collect_lag") == {f"mm-1/{t}": "success" for t in SEED_TOPICS}, (
+    assert airflow_home.task_states("collect_lag") == {f"mm-1/{t}": "success" for t in SEED_TOPICS}, (
         proc.stdout + proc.stderr
     )[-6000:]
 

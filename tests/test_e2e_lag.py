@@ -16,7 +16,6 @@ database) is checked beside its status document.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -60,33 +59,6 @@ def run_dag(airflow, tmp_path: Path, config: dict, connections: dict[str, dict],
     return airflow.dags_test("kafka_monitor", minute, extra_env=env, timeout=400)
 
 
-def task_states(airflow, task_id: str) -> dict[str, str]:
-    """{rendered map index: state} of the latest run's task instances."""
-    with sqlite3.connect(airflow.home / "airflow.db") as db:
-        run_id = db.execute(
-            "select run_id from dag_run where dag_id='kafka_monitor' order by id desc limit 1"
-        ).fetchone()[0]
-        rows = db.execute(
-            "select rendered_map_index, map_index, state from task_instance "
-            "where dag_id='kafka_monitor' and task_id=? and run_id=?",
-            (task_id, run_id),
-        ).fetchall()
-    return {label or str(index): state for label, index, state in rows}
-
-
-def task_return_values(airflow, task_id: str) -> list[str]:
-    """The XCom return values (as stored) of the latest run's instances of ``task_id``."""
-    with sqlite3.connect(airflow.home / "airflow.db") as db:
-        run_id = db.execute(
-            "select run_id from dag_run where dag_id='kafka_monitor' order by id desc limit 1"
-        ).fetchone()[0]
-        rows = db.execute(
-            "select value from xcom where dag_id='kafka_monitor' and task_id=? and run_id=? and key='return_value'",
-            (task_id, run_id),
-        ).fetchall()
-    return [value for (value,) in rows]
-
-
 def search(client, index: str, **terms) -> list[dict]:
     return find_documents(client, index, terms)
 
@@ -120,7 +92,7 @@ def healthy_run(airflow_home, ssh_server, search_store, mirrormaker_host, jmx_jv
 def test_indexed_lag_equals_the_brokers_truth_for_every_partition(healthy_run, search_store, airflow_home):
     proc = healthy_run["proc"]
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-    assert task_states(airflow_home, "collect_lag") == {f"mm-1/{t}": "success" for t in SEED_TOPICS}
+    assert airflow_home.task_states("collect_lag") == {f"mm-1/{t}": "success" for t in SEED_TOPICS}
 
     client = search_store.opensearch_client()
     for topic in SEED_TOPICS:
@@ -156,7 +128,7 @@ def test_each_mapped_task_indexes_an_ok_status_document(healthy_run, search_stor
 
 def test_jmx_snapshots_of_every_target_land_in_flow_order(healthy_run, search_store, airflow_home, jmx_jvm):
     targets = {t["name"]: t["component"] for t in jmx_jvm.jmx_targets()}
-    assert task_states(airflow_home, "snapshot_jmx") == {name: "success" for name in targets}
+    assert airflow_home.task_states("snapshot_jmx") == {name: "success" for name in targets}
     client = search_store.opensearch_client()
     samples = search(client, "kafka-jmx-*", **{"@timestamp": MINUTE_Z})
     assert {d["target"] for d in samples} == set(targets)
@@ -167,7 +139,7 @@ def test_jmx_snapshots_of_every_target_land_in_flow_order(healthy_run, search_st
 
 
 def test_the_dashboard_is_synced_and_its_status_recorded(healthy_run, search_store, airflow_home):
-    assert task_states(airflow_home, "sync_dashboard") == {"-1": "success"}
+    assert airflow_home.task_states("sync_dashboard") == {"-1": "success"}
     client = search_store.opensearch_client()
     (status,) = search(client, "kafka-monitor-status-*", source="cloudwatch", **{"@timestamp": MINUTE_Z})
     assert status["dashboard"] == "kafka-monitor-all-in-one" and status["status"] == "ok"
@@ -233,7 +205,7 @@ def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, "a run with failed tasks must fail"
 
-    states = task_states(airflow, "collect_lag")
+    states = airflow.task_states("collect_lag")
     assert states == {
         "mm-1/HEC_H_RECV_01": "success",
         "mm-sshd-down/HEC_H_RECV_01": "failed",
@@ -261,7 +233,7 @@ def test_faults_fail_their_own_task_with_the_cause_and_a_status_document(
     assert pid is not None
     assert not Path(f"/proc/{pid}").exists(), f"the hanging tool (pid {pid}) was left running on the host"
     # Only the healthy task returned an outcome (the oracle that the store-down test relies on).
-    assert len(task_return_values(airflow, "collect_lag")) == 1
+    assert len(airflow.task_return_values("collect_lag")) == 1
     # Failures name their cause in the task log too.
     assert "host key" in output.lower() and "vanished-group" in output
 
@@ -277,7 +249,7 @@ def test_store_down_fails_the_task_and_reports_nothing_indexed(airflow, ssh_serv
     proc = run_dag(airflow, tmp_path, config, conns)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert task_states(airflow, "collect_lag") == {"mm-1/HEC_H_RECV_01": "failed"}
+    assert airflow.task_states("collect_lag") == {"mm-1/HEC_H_RECV_01": "failed"}
     assert f"127.0.0.1:{closed_port}" in output
     # Nothing is reported as indexed: the failed task returned no outcome (the metadata DB's XCom).
-    assert task_return_values(airflow, "collect_lag") == []
+    assert airflow.task_return_values("collect_lag") == []
