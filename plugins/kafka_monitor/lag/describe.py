@@ -442,30 +442,18 @@ class _Layout:
         host = host.rstrip()
         client = _last_text(client) if "[" in client or ":" in client else (client.rstrip() or None)
         try:
-            if epoch is None:
-                return {
-                    "group": group,
-                    "topic": topic,
-                    "partition": int(p),
-                    "current_offset": None if cur in nulls else int(cur),
-                    "log_end_offset": None if leo in nulls else int(leo),
-                    "lag": None if lag in nulls else int(lag),
-                    "consumer_id": None if cid == "-" or not cid else cid,
-                    "host": None if host == "-" or not host else host,
-                    "client_id": None if client == "-" else client,
-                }
-            return {
-                "group": group,
-                "topic": topic,
-                "partition": int(p),
-                "leader_epoch": None if epoch in nulls else int(epoch),
-                "current_offset": None if cur in nulls else int(cur),
-                "log_end_offset": None if leo in nulls else int(leo),
-                "lag": None if lag in nulls else int(lag),
-                "consumer_id": None if cid == "-" or not cid else cid,
-                "host": None if host == "-" or not host else host,
-                "client_id": None if client == "-" else client,
-            }
+            row: dict[str, Any] = {"group": group, "topic": topic, "partition": int(p)}
+            if epoch is not None:  # 4.x --verbose
+                row["leader_epoch"] = None if epoch in nulls else int(epoch)
+            row.update(
+                current_offset=None if cur in nulls else int(cur),
+                log_end_offset=None if leo in nulls else int(leo),
+                lag=None if lag in nulls else int(lag),
+                consumer_id=None if cid == "-" or not cid else cid,
+                host=None if host == "-" or not host else host,
+                client_id=None if client == "-" else client,
+            )
+            return row
         except ValueError:  # no partition number on a row with a topic
             return None
 
